@@ -1,0 +1,1 @@
+"""Turning configurations and architectures into tensors and graphs."""
