@@ -1,0 +1,19 @@
+"""Search spaces: ConfigSpace hyperparameters, architecture domains and fidelities, joined."""
+
+from __future__ import annotations
+
+from jahs_bo.spaces.base import ArchitectureDomain, domain_from_dict, register_domain
+from jahs_bo.spaces.builtin import jahs_bench_201_space, lcbench_space, nb201_space
+from jahs_bo.spaces.fidelity import Fidelity
+from jahs_bo.spaces.space import SearchSpace
+
+__all__ = [
+    "ArchitectureDomain",
+    "Fidelity",
+    "SearchSpace",
+    "domain_from_dict",
+    "jahs_bench_201_space",
+    "lcbench_space",
+    "nb201_space",
+    "register_domain",
+]
