@@ -210,45 +210,56 @@ _JAHS_EDGES = ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3))
 def jahs_cell_string(config: Mapping[str, Any]) -> str:
     """The NB201 cell string of a JAHS-Bench-201 configuration.
 
-    Accepts either an architecture key holding a cell string (``"arch"``, ``"Arch"`` or
-    ``"cell"``) or the benchmark's ``Op1..Op6`` columns: integers in JAHS-Bench-201's (NASLib's)
-    convention (0 skip, 1 none, 2 conv 3x3, 3 conv 1x1, 4 avg pool) or NB201 operation names,
-    on the edges ``0->1, 0->2, 0->3, 1->2, 1->3, 2->3`` in that order.
+    Accepts, in this order of precedence:
+
+    * an architecture key holding a cell string (``"arch"``, ``"Arch"`` or ``"cell"``), as in
+      :func:`jahs_bo.spaces.jahs_bench_201_space` configurations;
+    * ``Op1..Op6`` operation *names*, as exported by ``SearchSpace.to_configspace`` (edges in
+      NB201 string order ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``);
+    * ``Op1..Op6`` *integers* as in the JAHS-Bench-201 tables (NASLib's coding: 0 skip, 1 none,
+      2 conv 3x3, 3 conv 1x1, 4 avg pool; edges ``0->1, 0->2, 0->3, 1->2, 1->3, 2->3``).
     """
     for key in ("arch", "Arch", "cell"):
         if key in config:
             parse_nb201_cell(config[key])
             return config[key]
-    ops: dict[tuple[int, int], str] = {}
     try:
-        for i, edge in enumerate(_JAHS_EDGES, start=1):
-            v = config[f"Op{i}"]
-            op = v if isinstance(v, str) and v in NB201_OPS else _JAHS_OPS[int(v)]
-            ops[edge] = op
+        raw = [config[f"Op{i}"] for i in range(1, 7)]
+        if all(isinstance(v, str) for v in raw):
+            from jahs_bo.spaces.cells import NB201Cell as NB201CellDomain
+
+            return NB201CellDomain().from_ops(raw)
+        ops = {edge: _JAHS_OPS[int(v)] for edge, v in zip(_JAHS_EDGES, raw, strict=True)}
     except (KeyError, IndexError, ValueError, TypeError):
         raise InvalidConfigError(
             "configuration has no NB201 cell: give 'arch' (a cell string) or Op1..Op6 "
-            f"(0..4 or NB201 operation names); got {dict(config)!r}"
+            f"(NB201 operation names or JAHS-Bench-201 codes 0..4); got {dict(config)!r}"
         ) from None
     groups = ["|".join(f"{ops[(j, k)]}~{j}" for j in range(k)) for k in (1, 2, 3)]
     return "+".join(f"|{g}|" for g in groups)
 
 
 def build_jahs(
-    config: Mapping[str, Any], *, num_classes: int = 10, in_channels: int = 3
+    config: Mapping[str, Any],
+    fidelity: Mapping[str, Any] | None = None,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
 ) -> NB201Network:
     """Build the network of a JAHS-Bench-201 configuration.
 
-    Reads the cell (see :func:`jahs_cell_string`), ``N`` (cells per stage, default 5),
-    ``W`` (stem width, default 16) and ``Activation`` (default ``ReLU``). ``Resolution``
-    is a property of the input: resize images by it before calling the network.
+    Reads the cell (see :func:`jahs_cell_string`) and ``Activation`` (default ``ReLU``) from
+    ``config``, and ``N`` (cells per stage, default 5) and ``W`` (stem width, default 16) from
+    ``fidelity`` or else ``config`` (JAHS-Bench-201 treats them as fidelities). ``Resolution``
+    is a property of the input: resize the images by it before calling the network.
     """
+    merged = {**dict(config), **dict(fidelity or {})}
     return NB201Network(
         jahs_cell_string(config),
-        channels=int(config.get("W", 16)),
-        cells_per_stage=int(config.get("N", 5)),
+        channels=int(merged.get("W", 16)),
+        cells_per_stage=int(merged.get("N", 5)),
         num_classes=num_classes,
-        activation=str(config.get("Activation", "relu")),
+        activation=str(merged.get("Activation", "relu")),
         in_channels=in_channels,
     )
 

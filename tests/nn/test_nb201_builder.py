@@ -147,3 +147,17 @@ def test_bad_settings() -> None:
         build_nb201(arch, cells_per_stage=0)
     with pytest.raises(InvalidConfigError, match="Op1"):
         jahs_cell_string({"N": 1})
+
+
+def test_builds_from_jahs_bench_201_space_configs() -> None:
+    import numpy as np
+
+    from jahs_bo.spaces import jahs_bench_201_space
+
+    space = jahs_bench_201_space()
+    cfg = space.sample(np.random.default_rng(0))
+    net = build_jahs(cfg, {"N": 1, "W": 4, "Resolution": 0.25, "epoch": 1}).eval()
+    assert net(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
+    # the ConfigSpace export (Op1..Op6 names in NB201 edge order) gives back the same cell
+    cs_values = space.config_to_configspace(cfg)
+    assert jahs_cell_string(cs_values) == cfg["arch"]
