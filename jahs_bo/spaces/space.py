@@ -135,7 +135,7 @@ class SearchSpace:
         hps: list[dict[str, Any]] = [{} for _ in range(n)]
         if self._hp_names:
             self.hyperparameters.seed(_seed_from(rng))
-            confs = self.hyperparameters.sample_configuration(n)
+            confs = self.hyperparameters.sample_configuration(None if n == 1 else n)
             confs = [confs] if isinstance(confs, Configuration) else confs
             hps = [self._hp_values(c) for c in confs]
         out = []
@@ -175,7 +175,7 @@ class SearchSpace:
         if self._hp_names:
             try:
                 conf = self._hp_config(config)
-                self.hyperparameters.check_configuration(conf)
+                conf.check_valid_configuration()
             except InvalidConfigError:
                 raise
             except Exception as e:  # ConfigSpace raises several ValueError/KeyError subclasses
@@ -213,15 +213,14 @@ class SearchSpace:
             return []
         conf = self._hp_config(config)
         out: list[Config] = []
-        rs = np.random.RandomState(_seed_from(rng))
-        for nb in get_one_exchange_neighbourhood(conf, seed=rs, num_neighbors=1):
-            cfg = dict(config)
-            for name in self._hp_names:
-                cfg.pop(name, None)
-            cfg.update(self._hp_values(nb))
-            out.append(cfg)
-            if len(out) >= k:
-                break
+        for _ in range(max(1, -(-k // (4 * len(self._hp_names))))):
+            rs = np.random.RandomState(_seed_from(rng))
+            for nb in get_one_exchange_neighbourhood(conf, seed=rs, num_neighbors=4):
+                cfg = {n: v for n, v in config.items() if n not in self._hp_names}
+                cfg.update(self._hp_values(nb))
+                out.append(cfg)
+                if len(out) >= k:
+                    return out
         return out
 
     def mutate(self, config: Mapping[str, Any], rng: np.random.Generator) -> Config:
@@ -417,8 +416,8 @@ class SearchSpace:
                 name = f"Op{i + 1}" if single else f"{key}:Op{i + 1}"
                 meta = {_META_KEY: {"architecture": key, "edge": i, "domain": dom.to_dict()}}
                 cs.add(CategoricalHyperparameter(name, list(dom.ops), meta=meta))
-        for f in self.fidelities.values():
-            meta = {_META_KEY: {"fidelity": f.to_dict()}}
+        for position, f in enumerate(self.fidelities.values()):
+            meta = {_META_KEY: {"fidelity": f.to_dict(), "position": position}}
             if f.values is not None:
                 hp = OrdinalHyperparameter(f.name, list(f.values), default_value=f.upper, meta=meta)
             elif f.integer:
@@ -446,7 +445,7 @@ class SearchSpace:
         """
         plain = ConfigurationSpace(name=name or cs.name or "space")
         arch_doms: dict[str, ArchitectureDomain] = {}
-        fids: list[Fidelity] = []
+        fids: list[tuple[int, Fidelity]] = []
         tagged = set()
         for hp in cs.values():
             meta = (hp.meta or {}).get(_META_KEY) if isinstance(hp.meta, Mapping) else None
@@ -454,7 +453,7 @@ class SearchSpace:
                 continue
             tagged.add(hp.name)
             if "fidelity" in meta:
-                fids.append(Fidelity.from_dict(meta["fidelity"]))
+                fids.append((meta.get("position", 0), Fidelity.from_dict(meta["fidelity"])))
             else:
                 arch_doms.setdefault(meta["architecture"], domain_from_dict(meta["domain"]))
         for hp in cs.values():
@@ -466,7 +465,13 @@ class SearchSpace:
         forb = list(cs.forbidden_clauses)
         if forb:
             plain.add(forb)
-        return cls(plain if len(plain) else None, arch_doms, fids, name=name or cs.name or "space")
+        fids.sort(key=lambda pf: pf[0])
+        return cls(
+            plain if len(plain) else None,
+            arch_doms,
+            [f for _, f in fids],
+            name=name or cs.name or "space",
+        )
 
     def config_to_configspace(
         self, config: Mapping[str, Any], fidelity: Mapping[str, Any] | None = None
