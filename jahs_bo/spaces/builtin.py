@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import ConfigSpace as CS
 
+from jahs_bo.spaces.cells import NB201Cell
 from jahs_bo.spaces.fidelity import Fidelity
 from jahs_bo.spaces.space import SearchSpace
 
@@ -17,8 +18,6 @@ def nb201_space(epochs: Sequence[int] | None = None) -> SearchSpace:
         epochs: Discrete epoch fidelities (e.g. ``(12, 200)`` for the benchmark's two training
             schedules); ``None`` for a single-fidelity space.
     """
-    from jahs_bo.spaces.cells import NB201Cell
-
     fids = [Fidelity("epochs", values=list(epochs))] if epochs else []
     return SearchSpace(None, {"arch": NB201Cell()}, fids, name="nb201")
 
@@ -31,8 +30,6 @@ def jahs_bench_201_space() -> SearchSpace:
     (cells per stage) {1, 3, 5}, ``W`` (channels) {4, 8, 16}, ``Resolution`` {0.25, 0.5, 1.0}
     and ``epoch`` 1-200. Names follow JAHS-Bench-201 (``to_configspace`` gives ``Op1..Op6``).
     """
-    from jahs_bo.spaces.cells import NB201Cell
-
     hps = CS.ConfigurationSpace(name="jahs_bench_201")
     hps.add(
         [
