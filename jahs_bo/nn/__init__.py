@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from jahs_bo.nn.hierarchical import (
+    Block,
+    HierarchicalNetwork,
+    build_hierarchical,
+    parse_blocks,
+    to_block,
+)
 from jahs_bo.nn.nb201 import (
     NB201Cell,
     NB201Network,
@@ -14,6 +21,11 @@ from jahs_bo.nn.nb201 import (
 from jahs_bo.nn.ops import ActConvBN, ReductionBlock, make_activation
 
 __all__ = [
+    "Block",
+    "HierarchicalNetwork",
+    "build_hierarchical",
+    "parse_blocks",
+    "to_block",
     "ActConvBN",
     "NB201Cell",
     "NB201Network",

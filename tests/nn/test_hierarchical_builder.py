@@ -1,0 +1,70 @@
+"""Hierarchical-NB201 derivations as modules: shapes, channel bookkeeping, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jahs_bo.exceptions import GrammarError, InvalidConfigError
+from jahs_bo.nn.hierarchical import Block, build_hierarchical, parse_blocks, to_block
+from jahs_bo.nn.nb201 import NB201Cell
+from jahs_bo.nn.ops import ReductionBlock
+
+CB = "Linear3(relu, conv3x3, batch)"
+CELL = (
+    f"Cell(id, {CB}, zero, avg_pool, Linear2({CB}, Linear3(mish, dconv3x3, layer)), "
+    "Linear1(Linear3(hardswish, conv1x1, instance)))"
+)
+C = f"Linear2({CELL}, {CELL})"
+D = f"Residual2({CELL}, resBlock, resBlock)"
+D1 = f"Linear3({C}, {C}, {D})"
+D0 = f"Residual3({C}, {C}, {CELL}, {CELL})"
+D2 = f"Linear3({D1}, {D1}, {D0})"
+
+
+def test_parse_print_round_trip() -> None:
+    tree = parse_blocks(D2)
+    assert str(tree) == D2
+    assert to_block(str(tree)) == tree
+    assert parse_blocks(" Linear1( id ) ") == Block("Linear1", (Block("id"),))
+
+
+def test_full_network_shapes_and_channels() -> None:
+    net = build_hierarchical(D2, channels=8, num_classes=5).eval()
+    out = net(torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+    # two reductions on the main path (one per D1): 8 -> 16 -> 32 channels
+    assert net.classifier.in_features == 32
+    n_cells = sum(isinstance(m, NB201Cell) for m in net.modules())
+    assert n_cells == 2 * (4 + 1) + (4 + 2)  # D1: 2 C of 2 cells + 1 in D; D0: 2 C + 2 cells
+    assert sum(isinstance(m, ReductionBlock) for m in net.modules()) == 4  # 2 per D
+
+
+def test_residual_sums_main_and_skip_paths() -> None:
+    net = build_hierarchical("Residual2(id, id, id)", channels=4).eval()
+    x = torch.randn(1, 4, 6, 6, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(net.body(x), 2 * x)
+
+
+def test_works_on_8x8_grey_images() -> None:
+    net = build_hierarchical(f"Linear2({D}, {D})", channels=4, in_channels=1).eval()
+    assert net(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("Linear2(id)", "needs 2 children"),
+        ("Residual1(resBlock, id)", "channels"),
+        ("Cell(id, id, id, id, id, resBlock)", "cell edge 2->3"),
+        ("Linear1(conv5x5)", "conv5x5"),
+    ],
+)
+def test_bad_derivations_name_the_block(text: str, fragment: str) -> None:
+    with pytest.raises(InvalidConfigError, match=fragment):
+        build_hierarchical(text)
+
+
+def test_malformed_text() -> None:
+    with pytest.raises(GrammarError, match="position"):
+        parse_blocks("Linear2(id, ")
