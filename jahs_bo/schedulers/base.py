@@ -1,0 +1,280 @@
+"""The scheduler interface: at which fidelity a trial runs, which trials are promoted or stopped.
+
+A scheduler *has* a :class:`~jahs_bo.searchers.base.Searcher` (Syne Tune's split): the searcher
+decides *which configuration* a new trial evaluates, the scheduler decides *at which fidelity* and
+*whether a finished trial is continued* at the next rung (a promotion) and *whether a running trial
+is stopped* from its intermediate reports (pruning).
+
+Schedulers are stateless over the study, like searchers: every call receives the study's trials
+and recomputes the rungs from them and from the ``system_attrs`` the scheduler wrote into its
+requests. A resumed study, or several processes sharing one storage, continue where they were.
+
+``system_attrs`` written into every :class:`TrialRequest`:
+
+* ``"scheduler"``: the scheduler's registry name (only trials carrying it count for its rungs),
+* ``"rung"``: index of the rung (0 = cheapest level) and ``"level"``: the primary fidelity value,
+* ``"bracket"``: the bracket the trial belongs to (synchronous schedulers),
+* ``"previous_fidelity"``: for a promotion, the fidelity values the parent ran at (``None`` for a
+  new configuration), so that the objective can resume from the parent's checkpoint.
+
+Which trials the searcher sees (the rule of :meth:`Scheduler.searcher_view`): a searcher that
+models the fidelity itself (class attribute ``models_fidelity = True``) receives every trial. Any
+other searcher is fitted on one fidelity level, as in BOHB (Falkner et al., 2018): the *highest*
+rung level that holds at least ``min_points_in_model`` complete trials; while no level has that
+many, it receives no trials and so proposes from its initial design (random for every built-in
+searcher). Pending trials are always passed on so that it avoids duplicates.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jahs_bo.exceptions import InputError
+from jahs_bo.multiobjective import OutcomeConstraint, nsga2_order, violations
+from jahs_bo.schedulers.pruning import Decision, Pruner, make_pruner
+from jahs_bo.schedulers.rungs import FidelityPlan
+from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState
+
+if TYPE_CHECKING:
+    from jahs_bo.searchers.base import Searcher
+    from jahs_bo.spaces.space import SearchSpace
+
+__all__ = [
+    "Decision",
+    "Scheduler",
+    "TrialRequest",
+    "available_schedulers",
+    "make_scheduler",
+    "register_scheduler",
+]
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """What the study should create next.
+
+    Attributes:
+        config: The configuration (plain JSON values).
+        fidelity: The value of every fidelity of the space.
+        parent_id: For a promotion, the ``trial_id`` of the trial it continues; else ``None``.
+        system_attrs: Scheduler bookkeeping to store on the trial (see the module docstring).
+    """
+
+    config: Config
+    fidelity: FidelityValues
+    parent_id: int | None = None
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def merge_trials(trials: Sequence[Trial], pending: Sequence[Trial]) -> list[Trial]:
+    """Every trial once (by ``trial_id``), in ``number`` order; accepts overlapping inputs."""
+    seen: dict[int, Trial] = {}
+    for t in list(trials) + list(pending):
+        seen.setdefault(t.trial_id, t)
+    return sorted(seen.values(), key=lambda t: (t.number, t.trial_id))
+
+
+class Scheduler(ABC):
+    """Decides fidelities, promotions and stops; delegates new configurations to a searcher.
+
+    Args:
+        space: The search space; it must have a fidelity (except for ``"fifo"``).
+        searcher: Proposes the configurations of new trials.
+        directions: One direction per objective. Promotions rank a rung by the loss (one
+            objective) or by NSGA-II order (several objectives, MO-BOHB style); intermediate
+            reports are judged in the direction of the first objective.
+        fidelity: Name of the scheduled (primary) fidelity; ``None``: the space's first one.
+            Other fidelities are tied to it (:mod:`jahs_bo.schedulers.rungs`).
+        eta: Reduction factor: a rung keeps the best ``1/eta`` of its trials.
+        min_fidelity: Lowest rung of the primary fidelity (``None``: its lower bound).
+        max_fidelity: Top rung (``None``: its upper bound).
+        pruning: Stopping rule for intermediate reports: ``None``, ``"median"``, ``"asha"`` or a
+            :class:`~jahs_bo.schedulers.pruning.Pruner`.
+        constraints: Outcome constraints; infeasible trials are ranked after feasible ones.
+        min_points_in_model: Complete trials a fidelity level needs before the searcher is fitted
+            on it (``None``: number of searchable names + 1, at least 5).
+        random_fraction: Probability that a new configuration is drawn from ``space.sample``
+            instead of the searcher (BOHB keeps 1/3 random for its convergence guarantee).
+    """
+
+    #: Registry name (``create_study(scheduler=name)``).
+    name: str = ""
+    #: Whether the scheduler needs a fidelity in the space.
+    needs_fidelity: bool = True
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        searcher: Searcher,
+        directions: Sequence[Direction | str] = ("minimize",),
+        *,
+        fidelity: str | None = None,
+        eta: float = 3,
+        min_fidelity: float | None = None,
+        max_fidelity: float | None = None,
+        pruning: str | Pruner | None = None,
+        constraints: Sequence[OutcomeConstraint | str] = (),
+        min_points_in_model: int | None = None,
+        random_fraction: float = 0.0,
+    ) -> None:
+        self.space = space
+        self.searcher = searcher
+        self.directions = tuple(Direction.parse(d) for d in directions)
+        if not self.directions:
+            raise InputError("directions is empty; pass one direction per objective")
+        self.eta = eta
+        self.plan: FidelityPlan | None = None
+        if self.needs_fidelity or getattr(space, "fidelities", None):
+            self.plan = FidelityPlan.from_space(
+                space, fidelity, eta=eta, min_fidelity=min_fidelity, max_fidelity=max_fidelity
+            )
+        self.pruner = make_pruner(pruning, eta=eta)
+        self.constraints = [
+            c if isinstance(c, OutcomeConstraint) else OutcomeConstraint.parse(c)
+            for c in constraints
+        ]
+        if min_points_in_model is None:
+            min_points_in_model = max(len(getattr(space, "names", ())) + 1, 5)
+        if min_points_in_model < 1:
+            raise InputError(f"min_points_in_model must be >= 1, got {min_points_in_model}")
+        self.min_points_in_model = int(min_points_in_model)
+        if not 0.0 <= random_fraction <= 1.0:
+            raise InputError(f"random_fraction must lie in [0, 1], got {random_fraction}")
+        self.random_fraction = float(random_fraction)
+
+    # ----------------------------------------------------------------- interface
+
+    @abstractmethod
+    def next_trial(
+        self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
+    ) -> TrialRequest:
+        """The next trial to create: a promotion or a new configuration.
+
+        Args:
+            trials: The study's finished trials (running ones may be included too).
+            pending: Trials still running.
+            rng: The generator to draw from (passed on to the searcher).
+        """
+
+    def on_report(self, trial: Trial, step: int, value: float, trials: Sequence[Trial]) -> Decision:
+        """Whether ``trial`` continues after reporting ``value`` at ``step``.
+
+        Args:
+            trial: The running trial (its ``intermediate`` may or may not hold this report yet).
+            step: The step of the report (e.g. the epoch, counted from the start of training).
+            value: The reported metric, in the direction of the first objective.
+            trials: The study's trials (their ``intermediate`` reports are compared).
+        """
+        if self.pruner is None:
+            return Decision.CONTINUE
+        return self.pruner.decide(trial, step, value, trials, self.directions[0])
+
+    # ----------------------------------------------------------------- helpers
+
+    def mine(self, trials: Sequence[Trial]) -> list[Trial]:
+        """The trials this scheduler created (their ``system_attrs["scheduler"]`` is its name)."""
+        return [t for t in trials if t.system_attrs.get("scheduler") == self.name]
+
+    def order(self, trials: Sequence[Trial]) -> list[Trial]:
+        """Complete trials best first (loss, or NSGA-II order for several objectives).
+
+        Infeasible trials come after feasible ones; ties keep trial order.
+        """
+        done = [
+            t
+            for t in trials
+            if t.state is TrialState.COMPLETE
+            and t.values is not None
+            and len(t.values) == len(self.directions)
+        ]
+        if not done:
+            return []
+        signs = np.array([d.sign for d in self.directions])
+        Y = np.array([t.values for t in done], dtype=float) * signs
+        viol = violations(done, self.constraints)
+        return [done[i] for i in nsga2_order(Y, viol)]
+
+    def searcher_view(self, trials: Sequence[Trial]) -> list[Trial]:
+        """The finished trials the searcher is fitted on (rule in the module docstring)."""
+        finished = [t for t in trials if t.state.is_finished]
+        if getattr(self.searcher, "models_fidelity", False) or self.plan is None:
+            return finished
+        by_level: dict[int, list[Trial]] = {}
+        for t in finished:
+            lv = self.plan.level_of(t)
+            if lv is not None:
+                by_level.setdefault(lv, []).append(t)
+        for lv in sorted(by_level, reverse=True):
+            n_done = sum(t.state is TrialState.COMPLETE for t in by_level[lv])
+            if n_done >= self.min_points_in_model:
+                return by_level[lv]
+        return []
+
+    def new_config(
+        self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
+    ) -> Config:
+        """A configuration for a new trial: random with ``random_fraction``, else the searcher's."""
+        if self.random_fraction > 0 and rng.random() < self.random_fraction:
+            return self.space.sample(rng)
+        return self.searcher.suggest(self.searcher_view(trials), list(pending), rng)
+
+    def request(
+        self,
+        config: Config,
+        rung: int,
+        *,
+        parent: Trial | None = None,
+        **attrs: Any,
+    ) -> TrialRequest:
+        """Build the request for ``config`` at rung ``rung`` (a promotion of ``parent`` if given)."""
+        assert self.plan is not None
+        sys_attrs: dict[str, Any] = {
+            "scheduler": self.name,
+            "rung": int(rung),
+            "level": self.plan.values(rung)[self.plan.primary.name],
+            **attrs,
+            "previous_fidelity": dict(parent.fidelity) if parent is not None else None,
+        }
+        return TrialRequest(
+            config=dict(config),
+            fidelity=self.plan.values(rung),
+            parent_id=parent.trial_id if parent is not None else None,
+            system_attrs=sys_attrs,
+        )
+
+
+_SCHEDULERS: dict[str, Callable[..., Scheduler]] = {}
+
+
+def register_scheduler(name: str) -> Callable[[type[Scheduler]], type[Scheduler]]:
+    """Class decorator: make a scheduler available as ``create_study(scheduler=name)``."""
+
+    def deco(cls: type[Scheduler]) -> type[Scheduler]:
+        cls.name = name
+        _SCHEDULERS[name] = cls
+        return cls
+
+    return deco
+
+
+def make_scheduler(
+    name: str,
+    space: SearchSpace,
+    searcher: Searcher,
+    directions: Sequence[Direction | str] = ("minimize",),
+    **options: Any,
+) -> Scheduler:
+    """Build a registered scheduler by name."""
+    if name not in _SCHEDULERS:
+        raise InputError(f"unknown scheduler {name!r}; choose one of {sorted(_SCHEDULERS)}")
+    return _SCHEDULERS[name](space, searcher, directions, **options)
+
+
+def available_schedulers() -> list[str]:
+    """Names accepted by ``create_study(scheduler=...)``."""
+    return sorted(_SCHEDULERS)
