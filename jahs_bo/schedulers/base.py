@@ -97,7 +97,9 @@ class Scheduler(ABC):
             :class:`~jahs_bo.schedulers.pruning.Pruner`.
         constraints: Outcome constraints; infeasible trials are ranked after feasible ones.
         min_points_in_model: Complete trials a fidelity level needs before the searcher is fitted
-            on it (``None``: number of searchable names + 1, at least 5).
+            on it (``None``: the number of searchable names + 1 as in BOHB, at least 5 and at
+            least the searcher's ``n_init``, below which a model-based searcher samples at random
+            anyway).
         random_fraction: Probability that a new configuration is drawn from ``space.sample``
             instead of the searcher (BOHB keeps 1/3 random for its convergence guarantee).
     """
@@ -139,7 +141,9 @@ class Scheduler(ABC):
             for c in constraints
         ]
         if min_points_in_model is None:
-            min_points_in_model = max(len(getattr(space, "names", ())) + 1, 5)
+            n_init = getattr(searcher, "n_init", 0)
+            n_init = n_init if isinstance(n_init, int) else 0
+            min_points_in_model = max(len(getattr(space, "names", ())) + 1, 5, n_init)
         if min_points_in_model < 1:
             raise InputError(f"min_points_in_model must be >= 1, got {min_points_in_model}")
         self.min_points_in_model = int(min_points_in_model)

@@ -23,7 +23,7 @@ import numpy as np
 
 from jahs_bo.exceptions import InputError
 from jahs_bo.schedulers.base import Scheduler, TrialRequest, merge_trials, register_scheduler
-from jahs_bo.types import Direction, Trial, TrialState
+from jahs_bo.types import Direction, Trial
 
 if TYPE_CHECKING:
     from jahs_bo.searchers.base import Searcher
@@ -193,15 +193,3 @@ class BOHB(Hyperband):
         **kwargs: Any,
     ) -> None:
         super().__init__(space, searcher, directions, random_fraction=random_fraction, **kwargs)
-
-
-def rung_summary(trials: Sequence[Trial], name: str) -> dict[tuple[int, int], tuple[int, int]]:
-    """``(bracket, rung) -> (n trials, n complete)`` over trials of scheduler ``name`` (a debug aid)."""
-    out: dict[tuple[int, int], tuple[int, int]] = {}
-    for t in trials:
-        if t.system_attrs.get("scheduler") != name:
-            continue
-        key = (int(t.system_attrs.get("bracket", -1)), int(t.system_attrs.get("rung", -1)))
-        n, c = out.get(key, (0, 0))
-        out[key] = (n + 1, c + (t.state is TrialState.COMPLETE))
-    return out
