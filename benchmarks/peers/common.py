@@ -24,6 +24,7 @@ from benchmarks.problems import get_problem
 OPTIMIZERS: dict[str, str] = {
     "optuna-tpe": "optuna",
     "optuna-gp": "optuna",
+    "optuna-nsga2": "optuna",
     "smac-hpo": "smac",
     "smac-mf": "smac",
     "dehb": "dehb",
@@ -63,7 +64,6 @@ class Run:
         self.n_evals = 0
         self.cum_cost = 0.0
         self.best = math.nan
-        self.maximize = problem.directions[0] == "maximize"
 
     @property
     def done(self) -> bool:
@@ -87,7 +87,7 @@ class Run:
     def evaluate(
         self, config: Mapping[str, Any], ask_seconds: float, fidelity: float | None = None
     ) -> float:
-        """Evaluate ``config``, record it and return the loss (objective to minimise).
+        """Evaluate ``config``, record it and return the loss (first objective, to minimise).
 
         Args:
             config: The configuration (keys of ``problem.params``), plain values.
@@ -97,6 +97,12 @@ class Run:
         Raises:
             BudgetExhausted: The budget was used up before this evaluation.
         """
+        return self.evaluate_all(config, ask_seconds, fidelity)[0]
+
+    def evaluate_all(
+        self, config: Mapping[str, Any], ask_seconds: float, fidelity: float | None = None
+    ) -> list[float]:
+        """Like :meth:`evaluate`, but the losses of every objective (each to minimise)."""
         if self.done:
             raise BudgetExhausted
         config = {p.name: _plain(config[p.name]) for p in self.problem.params}
@@ -105,11 +111,16 @@ class Run:
         self.recorder.add(config, fid, metrics, ask_seconds=ask_seconds)
         self.n_evals += 1
         self.cum_cost += self.problem.cost(fid)
-        value = float(metrics[self.problem.objectives[0]])
-        full = fid is None or fid == self.problem.max_fidelity()
-        if full and (math.isnan(self.best) or self.problem.better(value, self.best)):
-            self.best = value
-        return -value if self.maximize else value
+        values = [float(metrics[o]) for o in self.problem.objectives]
+        tracked = not self.problem.multi_objective and (
+            fid is None or fid == self.problem.max_fidelity()
+        )
+        if tracked and (math.isnan(self.best) or self.problem.better(values[0], self.best)):
+            self.best = values[0]
+        return [
+            -v if d == "maximize" else v
+            for v, d in zip(values, self.problem.directions, strict=True)
+        ]
 
     def write_csv(self, path: str | Path) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -225,7 +236,7 @@ def main_loop(peer: str, run_one: Callable[[Run], None], argv: Sequence[str] | N
                 f"{run.cum_cost}) before its budget; see the runner"
             )
         run.write_csv(path)
-        regret = problem.regret(run.best) if not math.isnan(run.best) else math.nan
+        regret = math.nan if math.isnan(run.best) else problem.regret(run.best)
         print(
             f"{args.optimizer} {args.problem} seed={seed} evals={run.n_evals} "
             f"cost={run.cum_cost:g} best={run.best:.4f} regret={regret:.4f} "

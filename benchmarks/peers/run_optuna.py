@@ -1,9 +1,10 @@
-"""Optuna (TPESampler, GPSampler) on a jahs-bo benchmark through Optuna's ask/tell API.
+"""Optuna (TPESampler, GPSampler, NSGAIISampler) on a jahs-bo benchmark through Optuna's ask/tell API.
 
 ``PYTHONPATH=. benchmarks/peers/envs/optuna/bin/python -m benchmarks.peers.run_optuna
 --problem nb201/cifar10 --optimizer optuna-tpe --seed 3 --budget 100 --out run.csv``
 
-Both samplers keep their defaults except the seed (TPE: 10 random start-up trials; GP: 10).
+The samplers keep their defaults except the seed (TPE: 10 random start-up trials; GP: 10;
+NSGA-II: population 50). All three handle several objectives (``nb201-mo``).
 On a multi-fidelity problem every evaluation runs at the full fidelity.
 """
 
@@ -36,18 +37,24 @@ def run_one(run: Run) -> None:
         sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=run.seed)
     elif run.optimizer == "optuna-gp":
         sampler = optuna.samplers.GPSampler(seed=run.seed)
+    elif run.optimizer == "optuna-nsga2":
+        sampler = optuna.samplers.NSGAIISampler(seed=run.seed)
     else:
-        raise ValueError(f"unknown optimizer {run.optimizer!r}; use optuna-tpe or optuna-gp")
+        raise ValueError(
+            f"unknown optimizer {run.optimizer!r}; use optuna-tpe, optuna-gp or optuna-nsga2"
+        )
     dists = distributions(run.problem)
     watch = Stopwatch()
     with watch.time():
-        study = optuna.create_study(direction="minimize", sampler=sampler)
+        study = optuna.create_study(
+            directions=["minimize"] * len(run.problem.objectives), sampler=sampler
+        )
     while not run.done:
         with watch.time():
             trial = study.ask(dists)
-        loss = run.evaluate(trial.params, watch.take())
+        losses = run.evaluate_all(trial.params, watch.take())
         with watch.time():
-            study.tell(trial, loss)
+            study.tell(trial, losses if len(losses) > 1 else losses[0])
 
 
 if __name__ == "__main__":

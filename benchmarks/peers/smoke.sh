@@ -8,6 +8,7 @@ E=benchmarks/peers/envs
 for o in optuna-tpe optuna-gp; do
     "$E/optuna/bin/python" -m benchmarks.peers.run_optuna --optimizer "$o" --quick
 done
+"$E/optuna/bin/python" -m benchmarks.peers.run_optuna --optimizer optuna-nsga2 --problem nb201-mo/cifar10 --quick
 "$E/smac/bin/python" -m benchmarks.peers.run_smac --optimizer smac-hpo --quick
 "$E/smac/bin/python" -m benchmarks.peers.run_smac --optimizer smac-mf --problem nb201-mf/cifar10 --quick
 "$E/dehb/bin/python" -m benchmarks.peers.run_dehb --quick
