@@ -1,0 +1,358 @@
+"""Turn curve CSVs into tables and plots.
+
+    python -m benchmarks.report benchmarks/results/nb201/runs --out benchmarks/results/nb201 \\
+        --command "python -m benchmarks.run ..."
+
+Writes ``results.md`` (regret tables, incumbent test accuracy, ask overhead, provenance) and one PNG
+per problem. What every number means is written into ``results.md`` itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.problems import Problem, get_problem
+
+CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 150)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------- loading
+def load_curves(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """All curve CSVs under ``paths`` (folders are searched recursively) in one frame."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(p.rglob("*.csv")) if p.is_dir() else [p]
+    if not files:
+        raise FileNotFoundError(f"no curve CSVs under {[str(p) for p in paths]}")
+    frames = [pd.read_csv(f) for f in files]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _step_at(x: np.ndarray, y: np.ndarray, at: float) -> float:
+    """Value of the step curve ``y(x)`` at ``at`` (last point with ``x <= at``; NaN before/after)."""
+    if len(x) == 0 or at < x[0] or at > x[-1]:
+        return math.nan
+    return float(y[np.searchsorted(x, at, side="right") - 1])
+
+
+def hv_regret_curves(df: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    """Add column ``regret`` = hypervolume regret after each evaluation (multi-objective)."""
+    from benchmarks.problems.nb201_mo import hypervolume
+
+    front = problem.pareto_front()
+    hv_true = hypervolume(front, front)
+    cols = ["value"] + [f"value_{i}" for i in range(1, len(problem.objectives))]
+    out = []
+    for _, run in df.groupby(["optimizer", "seed"], sort=False):
+        run = run.sort_values("eval").copy()
+        Y = run[cols].to_numpy(float)
+        run["regret"] = [hv_true - hypervolume(Y[: i + 1], front) for i in range(len(Y))]
+        out.append(run)
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------------- statistics
+def mean_se(values: Sequence[float]) -> tuple[float, float, int]:
+    """Mean, standard error (``std(ddof=1) / sqrt(n)``) and count of the finite values."""
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return math.nan, math.nan, 0
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
+    return float(v.mean()), se, len(v)
+
+
+def checkpoint_values(
+    df: pd.DataFrame, column: str, x: str, points: Sequence[float]
+) -> dict[str, dict[float, list[float]]]:
+    """Per optimizer, per checkpoint: the ``column`` value of every seed at ``x == point``."""
+    out: dict[str, dict[float, list[float]]] = {}
+    for (optimizer, _seed), run in df.groupby(["optimizer", "seed"], sort=True):
+        run = run.sort_values("eval")
+        xs, ys = run[x].to_numpy(float), run[column].to_numpy(float)
+        per = out.setdefault(optimizer, {p: [] for p in points})
+        for p in points:
+            per[p].append(_step_at(xs, ys, p))
+    return out
+
+
+def _fmt(mean: float, se: float, n: int, n_all: int, digits: int = 3) -> str:
+    if n == 0:
+        return "-"
+    text = f"{mean:.{digits}f}" + ("" if math.isnan(se) else f" ± {se:.{digits}f}")
+    return text if n == n_all else f"{text} (n={n})"
+
+
+def regret_table(
+    df: pd.DataFrame, problem: Problem, checkpoints: Sequence[int] = CHECKPOINTS
+) -> tuple[str, list[float], str]:
+    """Markdown table of mean ± se regret at the checkpoints; returns (table, x points, x name).
+
+    Checkpoints beyond every run's end are left out.
+    """
+    if problem.fidelity is not None:
+        full = problem.cost()
+        points = [c * full for c in checkpoints]
+        x, label = "cum_cost", f"cost (= k full-fidelity evaluations of cost {full:g})"
+        heads = [f"k={c}" for c in checkpoints]
+    else:
+        points = [float(c) for c in checkpoints]
+        x, label = "eval", "evaluations"
+        heads = [f"{c}" for c in checkpoints]
+    max_x = df.groupby(["optimizer", "seed"])[x].max().max()
+    keep = [i for i, p in enumerate(points) if p <= max_x * (1 + 1e-9)]
+    points, heads = [points[i] for i in keep], [heads[i] for i in keep]
+    stats = checkpoint_values(df, "regret", x, points)
+    tests = (
+        checkpoint_values(df, "incumbent_test", x, points[-1:])
+        if not problem.multi_objective and problem.test_metric and points
+        else {}
+    )
+    n_seeds = df.groupby("optimizer")["seed"].nunique()
+    rows = []
+    for optimizer, per in stats.items():
+        cells = [_fmt(*mean_se(per[p]), n_seeds[optimizer]) for p in points]
+        last = mean_se(per[points[-1]])[0] if points else math.nan
+        test = ""
+        if tests:
+            test = _fmt(*mean_se(tests[optimizer][points[-1]]), n_seeds[optimizer], digits=2)
+        rows.append((last, optimizer, cells, test))
+    rows.sort(key=lambda r: (math.inf if math.isnan(r[0]) else r[0], r[1]))
+    head = ["optimizer", "seeds", *heads] + (["incumbent test @ last"] if tests else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, optimizer, cells, test in rows:
+        extra = [test] if tests else []
+        lines.append("| " + " | ".join([optimizer, str(n_seeds[optimizer]), *cells, *extra]) + " |")
+    return "\n".join(lines), points, label
+
+
+def overhead_table(df: pd.DataFrame) -> str:
+    """Markdown table: median and p90 of ``ask_seconds`` (ms) per problem and optimizer."""
+    lines = [
+        "| problem | optimizer | asks | median ask (ms) | p90 ask (ms) |",
+        "|---|---|---|---|---|",
+    ]
+    for (problem, optimizer), g in df.groupby(["problem", "optimizer"], sort=True):
+        t = pd.to_numeric(g["ask_seconds"], errors="coerce").dropna().to_numpy() * 1e3
+        if len(t) == 0:
+            lines.append(f"| {problem} | {optimizer} | 0 | - | - |")
+            continue
+        med, p90 = np.percentile(t, [50, 90])
+        lines.append(f"| {problem} | {optimizer} | {len(t)} | {med:.2f} | {p90:.2f} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- plots
+def plot_problem(df: pd.DataFrame, problem: Problem, path: Path) -> None:
+    """Mean regret ± standard error vs evaluations (or cost) per optimizer, symlog y-axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = "cum_cost" if problem.fidelity is not None else "eval"
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for optimizer, g in sorted(df.groupby("optimizer"), key=lambda kv: kv[0]):
+        runs = [r.sort_values("eval") for _, r in g.groupby("seed")]
+        if x == "eval":
+            grid = np.arange(1, int(max(r["eval"].max() for r in runs)) + 1, dtype=float)
+        else:
+            hi = min(r["cum_cost"].max() for r in runs)
+            lo = max(r["cum_cost"].min() for r in runs)
+            grid = np.geomspace(lo, hi, 200) if hi > lo else np.array([lo])
+        Y = np.array(
+            [
+                [_step_at(r[x].to_numpy(float), r["regret"].to_numpy(float), p) for p in grid]
+                for r in runs
+            ]
+        )
+        mean = np.nanmean(Y, 0)
+        se = (
+            np.nanstd(Y, 0, ddof=1) / np.sqrt(np.sum(np.isfinite(Y), 0)) if len(Y) > 1 else 0 * mean
+        )
+        ax.plot(grid, mean, label=optimizer)
+        ax.fill_between(grid, mean - se, mean + se, alpha=0.2)
+    ax.set_yscale("symlog", linthresh=1e-2)
+    if x == "cum_cost":
+        ax.set_xscale("log")
+    ax.set_xlabel("cumulative cost (epochs)" if x == "cum_cost" else "evaluations")
+    ax.set_ylabel("hypervolume regret" if problem.multi_objective else "regret")
+    ax.set_title(problem.name)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------- provenance
+def versions() -> dict[str, str]:
+    """Versions of the interpreter, jahs-bo and the libraries that matter, plus the git commit."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in (
+        "jahs-bo",
+        "numpy",
+        "pandas",
+        "torch",
+        "botorch",
+        "gpytorch",
+        "ConfigSpace",
+        "onnxruntime",
+    ):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    with contextlib.suppress(OSError):
+        out["git commit"] = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    return out
+
+
+def peer_versions() -> dict[str, str]:
+    """``freeze.txt`` lines of the peers' environments (``benchmarks/peers/envs/<peer>``)."""
+    out = {}
+    envs = ROOT / "benchmarks" / "peers" / "envs"
+    key = {"optuna": "optuna", "smac": "smac", "dehb": "dehb", "neps": "neural-pipeline-search"}
+    for env in sorted(envs.glob("*/freeze.txt")) if envs.exists() else []:
+        name = key.get(env.parent.name, env.parent.name).lower()
+        for line in env.read_text().splitlines():
+            if line.lower().startswith(name + "=="):
+                out[env.parent.name] = line
+    return out
+
+
+def machine() -> str:
+    """CPU model, cores and memory of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores{mem}, {platform.system()} {platform.release()}"
+
+
+# ---------------------------------------------------------------------- report
+EXPLAIN = """\
+How to read the tables: each cell is the mean ± standard error over seeds of the regret of the
+incumbent after the given number of evaluations (single-fidelity) or once the cumulative cost reached
+k full-fidelity evaluations (multi-fidelity). The incumbent is the best observed configuration among
+those evaluated at the highest fidelity evaluated so far; its regret is the table optimum minus its
+full-fidelity validation accuracy (percentage points; LCBench: against the best of a 100k random
+sample, so it can be negative). For multi-objective problems the cell is the hypervolume regret
+(true front minus observed, objectives normalised by the front's ideal/nadir, reference 1.1).
+`incumbent test @ last` is the test accuracy (%) of the incumbent at the last column. `(n=...)` marks
+cells where fewer seeds reached that point. Ask overhead is the wall time of the optimizer's own
+`ask()` per evaluation (excludes the evaluation), in milliseconds."""
+
+
+def write_report(
+    inputs: Sequence[str | Path],
+    out: Path,
+    command: str | None = None,
+    title: str | None = None,
+    checkpoints: Sequence[int] = CHECKPOINTS,
+) -> Path:
+    """Write ``results.md`` and the PNGs into ``out``; returns the markdown path."""
+    df = load_curves(inputs)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for name in sorted(df["problem"].unique()):
+        problem = get_problem(name)
+        g = df[df["problem"] == name]
+        if problem.multi_objective:
+            g = hv_regret_curves(g, problem)
+        table, _, label = regret_table(g, problem, checkpoints)
+        png = out / f"{name.replace('/', '__').replace(':', '@')}.png"
+        plot_problem(g, problem, png)
+        what = "hypervolume regret" if problem.multi_objective else "regret"
+        sections.append(
+            f"### {name}\n\n{what} at {label}; optimum: {problem.description}\n\n{table}\n\n"
+            f"![{name}]({png.name})\n"
+        )
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    vers = ", ".join(f"{k} {v}" for k, v in versions().items())
+    peers = peer_versions()
+    lines = [
+        f"# {title or 'Benchmark results'}",
+        "",
+        f"- Date: {stamp}",
+        f"- Machine: {machine()}",
+        f"- Versions: {vers}",
+    ]
+    if peers:
+        lines.append("- Peer versions: " + ", ".join(f"{k}: {v}" for k, v in peers.items()))
+    if command:
+        lines += ["", "Reproduce:", "", "```", command.strip(), "```"]
+    lines += [
+        "",
+        "Report: `python -m benchmarks.report "
+        + " ".join(str(i) for i in inputs)
+        + f" --out {out}`",
+        "",
+        EXPLAIN,
+        "",
+        "## Regret",
+        "",
+        *sections,
+        "## Ask overhead",
+        "",
+        overhead_table(df),
+        "",
+    ]
+    path = out / "results.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("inputs", nargs="+", help="folders (searched recursively) or CSV files")
+    parser.add_argument("--out", required=True, help="folder for results.md and the PNGs")
+    parser.add_argument("--command", help="the command that produced the runs (recorded)")
+    parser.add_argument("--command-file", help="read the command(s) from this file")
+    parser.add_argument("--title", help="title of results.md")
+    parser.add_argument(
+        "--checkpoints",
+        default=",".join(map(str, CHECKPOINTS)),
+        help="evaluation counts (or full-fidelity equivalents) of the table columns",
+    )
+    args = parser.parse_args(argv)
+    command = args.command
+    if args.command_file:
+        command = Path(args.command_file).read_text()
+    checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
+    path = write_report(args.inputs, Path(args.out), command, args.title, checkpoints)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
