@@ -1,0 +1,58 @@
+"""Context-free-grammar architecture spaces (hierarchical NAS, Schrodi et al., 2023).
+
+* :mod:`~jahs_bo.spaces.grammar.text`: the grammar text format and :class:`Grammar` (exact
+  derivation counts, shared nonterminals).
+* :mod:`~jahs_bo.spaces.grammar.derivation`: :class:`Derivation` trees and their canonical
+  s-expression strings.
+* :mod:`~jahs_bo.spaces.grammar.operators`: sampling under depth/size limits, mutation, crossover.
+* :mod:`~jahs_bo.spaces.grammar.graphs`: derivations as labelled DAGs, whole and per level.
+* :mod:`~jahs_bo.spaces.grammar.domain`: :class:`GrammarDomain` (kind ``"grammar"``), the shipped
+  grammars and the NB201 cell mapping.
+
+Example:
+    >>> domain = GrammarDomain(hierarchical_nb201_grammar())
+    >>> value = domain.sample(np.random.default_rng(0))
+    >>> domain.validate(value) == value
+    True
+"""
+
+from __future__ import annotations
+
+from jahs_bo.spaces.grammar.derivation import (
+    Derivation,
+    InvalidDerivationError,
+    parse_derivation,
+    shared_subtrees,
+)
+from jahs_bo.spaces.grammar.domain import (
+    NB201_OP_NAMES,
+    GrammarDomain,
+    derivation_to_nb201_cell,
+    hierarchical_nb201_grammar,
+    load_grammar,
+    nb201_cell_to_derivation,
+    nb201_grammar,
+)
+from jahs_bo.spaces.grammar.graphs import ZERO_OPS, derivation_graph, derivation_graphs
+from jahs_bo.spaces.grammar.operators import DerivationSampler
+from jahs_bo.spaces.grammar.text import Grammar, Symbol
+
+__all__ = [
+    "NB201_OP_NAMES",
+    "ZERO_OPS",
+    "Derivation",
+    "DerivationSampler",
+    "Grammar",
+    "GrammarDomain",
+    "InvalidDerivationError",
+    "Symbol",
+    "derivation_graph",
+    "derivation_graphs",
+    "derivation_to_nb201_cell",
+    "hierarchical_nb201_grammar",
+    "load_grammar",
+    "nb201_cell_to_derivation",
+    "nb201_grammar",
+    "parse_derivation",
+    "shared_subtrees",
+]

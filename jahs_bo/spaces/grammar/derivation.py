@@ -1,0 +1,350 @@
+"""Derivation trees and their canonical s-expression strings.
+
+A :class:`Derivation` is a parse tree: a nonterminal node holds the symbols of the alternative it
+was expanded with (terminal leaves and nonterminal subtrees, in order); a terminal node has no
+children. The canonical string prints a nonterminal node as
+
+* the bare terminal, when its alternative is one terminal (``OPS -> "id"`` prints ``id``);
+* the string of its only child, when its alternative is one nonterminal (``A -> B``);
+* otherwise ``(`` + its children's strings joined by single spaces + ``)``; for the usual
+  alternatives that start with a building-block terminal this reads
+  ``(Linear3 (Linear2 (Cell id zero ...) ...) ...)``.
+
+Nonterminal names never appear in the string; :func:`parse_derivation` recovers them from the
+grammar, trying alternatives in listed order (the first one that matches wins, so a repeated
+alternative always parses as its first listing). Whitespace between tokens is free on input and
+canonical (single spaces, none inside parentheses) on output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from jahs_bo.exceptions import GrammarError, InvalidConfigError
+from jahs_bo.spaces.grammar.text import Grammar
+
+__all__ = ["Derivation", "InvalidDerivationError", "parse_derivation", "shared_subtrees"]
+
+
+class InvalidDerivationError(GrammarError, InvalidConfigError):
+    """A derivation string is malformed or not derivable (a grammar and a config error)."""
+
+
+@dataclass(frozen=True, eq=True)
+class Derivation:
+    """A node of a derivation tree.
+
+    Attributes:
+        symbol: The nonterminal this node expands, or the terminal it is.
+        children: The expansion's symbols in order; empty for a terminal.
+    """
+
+    symbol: str
+    children: tuple[Derivation, ...] = field(default=())
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether this node is a terminal leaf (alternatives are never empty)."""
+        return not self.children
+
+    @property
+    def head(self) -> str | None:
+        """The building block of a nonterminal node: its first child when that is a terminal."""
+        if self.children and self.children[0].is_terminal:
+            return self.children[0].symbol
+        return None
+
+    @property
+    def arguments(self) -> tuple[Derivation, ...]:
+        """The children after :attr:`head` (all children when there is no head)."""
+        return self.children[1:] if self.head is not None else self.children
+
+    @cached_property
+    def n_nodes(self) -> int:
+        """Number of nodes (terminals and nonterminals) in the tree."""
+        return 1 + sum(c.n_nodes for c in self.children)
+
+    @cached_property
+    def depth(self) -> int:
+        """Height of the tree: ``0`` for a terminal, ``1 + max(child depths)`` otherwise."""
+        return 0 if not self.children else 1 + max(c.depth for c in self.children)
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.symbol, self.children))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def to_string(self) -> str:
+        """The canonical s-expression (see the module docstring)."""
+        parts: list[str] = []
+        _emit(self, parts)
+        return "".join(parts)
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def walk(self) -> Iterator[tuple[tuple[int, ...], Derivation]]:
+        """All nodes in pre-order with their paths (child indices from the root)."""
+        stack: list[tuple[tuple[int, ...], Derivation]] = [((), self)]
+        while stack:
+            path, node = stack.pop()
+            yield path, node
+            for i in range(len(node.children) - 1, -1, -1):
+                stack.append(((*path, i), node.children[i]))
+
+    def at(self, path: tuple[int, ...]) -> Derivation:
+        """The node at ``path``."""
+        node = self
+        for i in path:
+            node = node.children[i]
+        return node
+
+    def replace(self, path: tuple[int, ...], subtree: Derivation) -> Derivation:
+        """A copy with the node at ``path`` replaced by ``subtree``."""
+        if not path:
+            return subtree
+        i = path[0]
+        child = self.children[i].replace(path[1:], subtree)
+        return Derivation(self.symbol, (*self.children[:i], child, *self.children[i + 1 :]))
+
+    def substitute(self, symbol: str, subtree: Derivation) -> Derivation:
+        """A copy with every node of ``symbol`` (below the root) replaced by ``subtree``."""
+        if not self.children:
+            return self
+        changed = False
+        kids = []
+        for child in self.children:
+            new = subtree if child.symbol == symbol else child.substitute(symbol, subtree)
+            changed |= new is not child
+            kids.append(new)
+        return Derivation(self.symbol, tuple(kids)) if changed else self
+
+
+def _emit(node: Derivation, out: list[str]) -> None:
+    while len(node.children) == 1:
+        node = node.children[0]
+    if not node.children:
+        out.append(node.symbol)
+        return
+    out.append("(")
+    for i, child in enumerate(node.children):
+        if i:
+            out.append(" ")
+        _emit(child, out)
+    out.append(")")
+
+
+# ---------------------------------------------------------------------- s-expressions
+@dataclass
+class _SExpr:
+    """A parsed s-expression node: an atom (``items is None``) or a list, with its offset."""
+
+    pos: int
+    atom: str | None = None
+    items: list[_SExpr] | None = None
+    end: int = 0
+
+
+def _read_sexpr(text: str) -> _SExpr:
+    """Parse ``text`` into one s-expression; positions are 0-based character offsets."""
+    n = len(text)
+    i = 0
+    stack: list[_SExpr] = []
+    root: _SExpr | None = None
+
+    def fail(msg: str, pos: int) -> InvalidDerivationError:
+        snippet = text[max(0, pos - 20) : pos + 20]
+        return InvalidDerivationError(f"{msg} at position {pos} (near {snippet!r})")
+
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if root is not None:
+            raise fail("unexpected text after the end of the derivation", i)
+        if ch == "(":
+            stack.append(_SExpr(pos=i, items=[]))
+            i += 1
+        elif ch == ")":
+            if not stack:
+                raise fail("unbalanced ')'", i)
+            node = stack.pop()
+            node.end = i + 1
+            if not node.items:
+                raise fail("empty list '()'", node.pos)
+            if stack:
+                stack[-1].items.append(node)  # type: ignore[union-attr]
+            else:
+                root = node
+            i += 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in "()":
+                j += 1
+            atom = _SExpr(pos=i, atom=text[i:j], end=j)
+            if stack:
+                stack[-1].items.append(atom)  # type: ignore[union-attr]
+            else:
+                root = atom
+            i = j
+    if stack:
+        raise fail("unbalanced '(' (missing ')')", stack[-1].pos)
+    if root is None:
+        raise InvalidDerivationError("empty derivation string; expected e.g. '(Linear3 ...)'")
+    return root
+
+
+def parse_derivation(grammar: Grammar, text: str, symbol: str | None = None) -> Derivation:
+    """Parse a canonical (or differently spaced) derivation string of ``symbol``.
+
+    Args:
+        grammar: The grammar the string must be derivable in.
+        text: The s-expression.
+        symbol: The nonterminal to derive from (default: the start symbol).
+
+    Returns:
+        The derivation tree.
+
+    Raises:
+        InvalidDerivationError: The string is not a well-formed s-expression, is not derivable
+            from ``symbol`` (the message names the position and what was expected), or gives a
+            shared nonterminal two different derivations.
+    """
+    if not isinstance(text, str):
+        raise InvalidDerivationError(
+            f"a derivation must be a string, got {type(text).__name__} {text!r}"
+        )
+    symbol = grammar.start if symbol is None else symbol
+    root = _read_sexpr(text)
+    matcher = _Matcher(grammar, text)
+    tree = matcher.match(root, symbol)
+    if tree is None:
+        raise InvalidDerivationError(matcher.error(symbol))
+    _check_sharing(grammar, tree, root, text)
+    return tree
+
+
+class _Matcher:
+    """Matches s-expressions against a grammar, memoised by (position, nonterminal)."""
+
+    def __init__(self, grammar: Grammar, text: str) -> None:
+        self.grammar = grammar
+        self.text = text
+        self.memo: dict[tuple[int, str], Derivation | None] = {}
+        self.leaves: dict[str, Derivation] = {}
+        self.furthest: tuple[int, str, _SExpr] | None = None
+
+    def leaf(self, name: str) -> Derivation:
+        if name not in self.leaves:
+            self.leaves[name] = Derivation(name)
+        return self.leaves[name]
+
+    def match(self, node: _SExpr, symbol: str) -> Derivation | None:
+        key = (node.pos, symbol)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None  # unit cycles are rejected by Grammar, this only guards
+        result = self._match(node, symbol)
+        self.memo[key] = result
+        if result is None and (self.furthest is None or node.pos >= self.furthest[0]):
+            self.furthest = (node.pos, symbol, node)
+        return result
+
+    def _match(self, node: _SExpr, symbol: str) -> Derivation | None:
+        for alt in self.grammar.alternatives(symbol, unique=True):
+            if len(alt) == 1:
+                sym = alt[0]
+                if sym.terminal:
+                    if node.atom == sym.name:
+                        return Derivation(symbol, (self.leaf(sym.name),))
+                    continue
+                sub = self.match(node, sym.name)
+                if sub is not None:
+                    return Derivation(symbol, (sub,))
+                continue
+            if node.items is None or len(node.items) != len(alt):
+                continue
+            kids: list[Derivation] = []
+            for item, sym in zip(node.items, alt):
+                if sym.terminal:
+                    if item.atom != sym.name:
+                        break
+                    kids.append(self.leaf(sym.name))
+                else:
+                    sub = self.match(item, sym.name)
+                    if sub is None:
+                        break
+                    kids.append(sub)
+            else:
+                return Derivation(symbol, tuple(kids))
+        return None
+
+    def error(self, root_symbol: str) -> str:
+        assert self.furthest is not None
+        pos, symbol, node = self.furthest
+        got = self.text[node.pos : node.end]
+        if len(got) > 60:
+            got = got[:57] + "..."
+        expected = " | ".join(
+            _pattern(alt) for alt in self.grammar.alternatives(symbol, unique=True)
+        )
+        return (
+            f"derivation is not derivable from {root_symbol}: at position {pos}, {got!r} is not "
+            f"a {symbol}; expected {symbol} -> {expected}"
+        )
+
+
+def _pattern(alt: tuple) -> str:
+    if len(alt) == 1:
+        return alt[0].name
+    return "(" + " ".join(s.name for s in alt) + ")"
+
+
+def _check_sharing(grammar: Grammar, tree: Derivation, root: _SExpr, text: str) -> None:
+    """Raise when a shared nonterminal has two different derivations in ``tree``."""
+    if not grammar.shared:
+        return
+    first: dict[str, tuple[Derivation, int]] = {}
+    stack = [(tree, root)]
+    while stack:
+        node, sexpr = stack.pop()
+        if node.is_terminal:
+            continue
+        if grammar.is_shared(node.symbol):
+            if node.symbol not in first:
+                first[node.symbol] = (node, sexpr.pos)
+            elif first[node.symbol][0] != node:
+                raise InvalidDerivationError(
+                    f"shared nonterminal {node.symbol} has different derivations at positions "
+                    f"{first[node.symbol][1]} and {sexpr.pos}; every occurrence of a shared "
+                    "nonterminal must be identical"
+                )
+        if len(node.children) == 1:
+            stack.append((node.children[0], sexpr))
+        else:
+            stack.extend(zip(reversed(node.children), reversed(sexpr.items or [])))
+
+
+def shared_subtrees(grammar: Grammar, tree: Derivation) -> dict[str, Derivation]:
+    """The derivation of each shared nonterminal used in ``tree`` (first occurrence).
+
+    Raises:
+        InvalidDerivationError: Two occurrences of a shared nonterminal differ.
+    """
+    env: dict[str, Derivation] = {}
+    if not grammar.shared:
+        return env
+    for _, node in tree.walk():
+        if not node.is_terminal and grammar.is_shared(node.symbol):
+            if node.symbol not in env:
+                env[node.symbol] = node
+            elif env[node.symbol] != node:
+                raise InvalidDerivationError(
+                    f"shared nonterminal {node.symbol} has two different derivations"
+                )
+    return env

@@ -1,0 +1,292 @@
+"""The grammar architecture domain, the shipped grammars, and the NB201 cell mapping."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from jahs_bo.exceptions import GrammarError, InvalidConfigError, InvalidSpaceError
+from jahs_bo.spaces.base import ArchitectureDomain, register_domain
+from jahs_bo.spaces.grammar.derivation import (
+    Derivation,
+    InvalidDerivationError,
+    parse_derivation,
+)
+from jahs_bo.spaces.grammar.graphs import (
+    check_topologies,
+    derivation_graph,
+    derivation_graphs,
+    graph_labels,
+    max_block_level,
+)
+from jahs_bo.spaces.grammar.operators import DerivationSampler
+from jahs_bo.spaces.grammar.text import Grammar
+
+__all__ = [
+    "GrammarDomain",
+    "derivation_to_nb201_cell",
+    "hierarchical_nb201_grammar",
+    "load_grammar",
+    "nb201_cell_to_derivation",
+    "nb201_grammar",
+]
+
+_MAX_DEPTH_LIMIT = 200  # keeps the recursive tree code far from Python's recursion limit
+
+
+@register_domain
+class GrammarDomain(ArchitectureDomain):
+    """Architectures derived by a context-free grammar.
+
+    Values are canonical derivation strings (s-expressions, see
+    :mod:`jahs_bo.spaces.grammar.derivation`), for example
+    ``(Linear3 (Linear3 (Linear2 (Cell id zero ...) ...) ...) ...)``. Sampling, mutation and
+    crossover follow :mod:`jahs_bo.spaces.grammar.operators`; graphs follow
+    :mod:`jahs_bo.spaces.grammar.graphs`.
+
+    Args:
+        grammar: A :class:`Grammar` or grammar text.
+        max_depth: Largest derivation depth (tree height) of a value; required for recursive
+            grammars; at most 200.
+        max_nodes: Largest number of tree nodes of a value.
+        prune: Graph views drop zero operations and what they disconnect (default, as
+            :class:`~jahs_bo.spaces.cells.NB201Cell`); ``False`` keeps them as nodes.
+
+    Raises:
+        GrammarError: The grammar text is malformed or gives a topology the wrong arity.
+        InvalidSpaceError: The limits are invalid or admit no derivation.
+    """
+
+    kind = "grammar"
+
+    def __init__(
+        self,
+        grammar: Grammar | str,
+        *,
+        max_depth: int | None = None,
+        max_nodes: int | None = None,
+        prune: bool = True,
+    ) -> None:
+        self.grammar = grammar if isinstance(grammar, Grammar) else Grammar.from_text(grammar)
+        if max_depth is not None and isinstance(max_depth, int) and max_depth > _MAX_DEPTH_LIMIT:
+            raise InvalidSpaceError(f"max_depth must be <= {_MAX_DEPTH_LIMIT}, got {max_depth}")
+        check_topologies(self.grammar)
+        self._sampler = DerivationSampler(self.grammar, max_depth, max_nodes)
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
+        self.n_levels = max(1, max_block_level(self.grammar, max_depth))
+        self.prune = bool(prune)
+        self._labels = graph_labels(self.grammar, self.prune)
+        self._cache: OrderedDict[str, Derivation] = OrderedDict()
+
+    # ------------------------------------------------------------------ strings
+    def parse(self, value: str) -> Derivation:
+        """The derivation tree of a derivation string.
+
+        Raises:
+            InvalidDerivationError: ``value`` is malformed, not derivable from the start symbol
+                (the message names the position), or outside ``max_depth``/``max_nodes``.
+        """
+        if isinstance(value, str) and value in self._cache:
+            self._cache.move_to_end(value)
+            return self._cache[value]
+        tree = parse_derivation(self.grammar, value)
+        if not self._sampler.within_limits(tree):
+            raise InvalidDerivationError(
+                f"derivation has depth {tree.depth} and {tree.n_nodes} nodes, outside the "
+                f"domain's limits max_depth={self.max_depth}, max_nodes={self.max_nodes}"
+            )
+        self._cache[value] = tree
+        if len(self._cache) > 4096:
+            self._cache.popitem(last=False)
+        return tree
+
+    def format(self, tree: Derivation) -> str:
+        """The canonical string of a derivation tree (inverse of :meth:`parse`)."""
+        return tree.to_string()
+
+    # ------------------------------------------------------------------ domain API
+    def sample(self, rng: np.random.Generator) -> str:
+        return self._sampler.sample(rng).to_string()
+
+    def validate(self, value: Any) -> str:
+        """Canonical string of ``value`` (a string or a :class:`Derivation`).
+
+        Raises:
+            InvalidConfigError: (an :class:`InvalidDerivationError`) ``value`` is not derivable.
+        """
+        if isinstance(value, Derivation):
+            value = value.to_string()
+        if not isinstance(value, str):
+            raise InvalidConfigError(
+                f"a grammar architecture must be a derivation string, got "
+                f"{type(value).__name__} {value!r}"
+            )
+        return self.parse(value).to_string()
+
+    def mutate(self, value: str, rng: np.random.Generator) -> str:
+        return self._sampler.mutate(self.parse(value), rng).to_string()
+
+    def crossover(self, a: str, b: str, rng: np.random.Generator) -> str:
+        return self._sampler.crossover(self.parse(a), self.parse(b), rng).to_string()
+
+    def to_graph(self, value: str) -> nx.DiGraph:
+        return derivation_graph(self.parse(value), None, self.prune)
+
+    def to_graphs(self, value: str) -> list[nx.DiGraph]:
+        """``n_levels`` graphs: the whole architecture, then folded at levels ``1..`` (see
+        :mod:`jahs_bo.spaces.grammar.graphs`)."""
+        return derivation_graphs(self.parse(value), self.n_levels, self.prune)
+
+    def labels(self) -> list[str]:
+        return list(self._labels)
+
+    def size(self) -> int | None:
+        """Number of distinct derivation trees (repeated alternatives counted once), ``None``
+        when infinite. Depth and node limits are not taken into account."""
+        return self.grammar.count(unique=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "grammar": self.grammar.to_text(),
+            "max_depth": self.max_depth,
+            "max_nodes": self.max_nodes,
+            "prune": self.prune,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GrammarDomain:
+        if not isinstance(data, dict) or data.get("kind") != cls.kind:
+            raise InvalidSpaceError(f"not a grammar domain description: {data!r}")
+        unknown = set(data) - {"kind", "grammar", "max_depth", "max_nodes", "prune"}
+        if unknown:
+            raise InvalidSpaceError(f"unknown keys {sorted(unknown)} in grammar domain {data!r}")
+        if not isinstance(data.get("grammar"), str):
+            raise InvalidSpaceError("a grammar domain needs the grammar text under 'grammar'")
+        return cls(
+            data["grammar"],
+            max_depth=data.get("max_depth"),
+            max_nodes=data.get("max_nodes"),
+            prune=data.get("prune", True),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"GrammarDomain({self.grammar!r}, max_depth={self.max_depth}, "
+            f"max_nodes={self.max_nodes}, prune={self.prune})"
+        )
+
+
+# ---------------------------------------------------------------------- shipped grammars
+def load_grammar(name: str) -> Grammar:
+    """A grammar shipped in ``jahs_bo/spaces/grammars/<name>.cfg``."""
+    path = resources.files("jahs_bo.spaces").joinpath("grammars", f"{name}.cfg")
+    if not path.is_file():
+        shipped = sorted(
+            p.name.removesuffix(".cfg")
+            for p in resources.files("jahs_bo.spaces").joinpath("grammars").iterdir()
+            if p.name.endswith(".cfg")
+        )
+        raise InvalidSpaceError(f"no shipped grammar {name!r}; shipped: {shipped}")
+    return Grammar.from_text(path.read_text(encoding="utf-8"))
+
+
+def hierarchical_nb201_grammar() -> Grammar:
+    """The hierarchical NB201 grammar of Schrodi et al. (2023): ~10^446.1 derivations."""
+    return load_grammar("hierarchical_nb201")
+
+
+def nb201_grammar() -> Grammar:
+    """NB201 as a grammar: the NB201 skeleton with one shared cell; 15,625 architectures."""
+    return load_grammar("nb201")
+
+
+# ---------------------------------------------------------------------- NB201 cells
+#: Grammar terminal -> official NB201 operation name.
+NB201_OP_NAMES: dict[str, str] = {
+    "zero": "none",
+    "id": "skip_connect",
+    "conv1x1": "nor_conv_1x1",
+    "conv3x3": "nor_conv_3x3",
+    "avg_pool": "avg_pool_3x3",
+}
+_NB201_TERMINALS = {v: k for k, v in NB201_OP_NAMES.items()}
+
+
+def _as_tree(derivation: Derivation | str, grammar: Grammar | None) -> Derivation:
+    if isinstance(derivation, Derivation):
+        return derivation
+    return parse_derivation(grammar or nb201_grammar(), derivation)
+
+
+def derivation_to_nb201_cell(derivation: Derivation | str, grammar: Grammar | None = None) -> str:
+    """The official NB201 string of the cell used throughout a derivation.
+
+    Args:
+        derivation: A derivation tree or string (strings are parsed with ``grammar``, default
+            :func:`nb201_grammar`).
+        grammar: The grammar of a derivation string.
+
+    Returns:
+        ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` with the ``"Cell"`` children in edge order.
+
+    Raises:
+        InvalidConfigError: The derivation has no ``Cell``, cells that differ, or an operation
+            that NB201 lacks.
+    """
+    tree = _as_tree(derivation, grammar)
+    cells = {node for _, node in tree.walk() if node.head == "Cell"}
+    if len(cells) != 1:
+        raise InvalidConfigError(
+            f"an NB201 architecture uses exactly one cell everywhere; this derivation has "
+            f"{len(cells)} different cells"
+        )
+    (cell,) = cells
+    ops = []
+    for arg in cell.arguments:
+        text = arg.to_string()
+        if text not in NB201_OP_NAMES:
+            raise InvalidConfigError(
+                f"cell operation {text!r} is not an NB201 operation; expected one of "
+                f"{sorted(NB201_OP_NAMES)}"
+            )
+        ops.append(NB201_OP_NAMES[text])
+    if len(ops) != 6:
+        raise InvalidConfigError(f"an NB201 cell has 6 operations, got {len(ops)}")
+    return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
+
+
+def nb201_cell_to_derivation(cell: str, grammar: Grammar | None = None) -> str:
+    """The derivation string of :func:`nb201_grammar` (or ``grammar``) that uses ``cell``.
+
+    Raises:
+        InvalidConfigError: ``cell`` is not an NB201 cell string over the five NB201 ops.
+    """
+    grammar = grammar or nb201_grammar()
+    groups = cell.strip("|").split("|+|") if isinstance(cell, str) else []
+    ops = [tok.split("~")[0] for group in groups for tok in group.split("|")]
+    valid = len(ops) == 6 and all(op in _NB201_TERMINALS for op in ops)
+    if not valid or "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops) != cell:
+        raise InvalidConfigError(
+            f"{cell!r} is not an NB201 cell string like "
+            "'|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|'"
+        )
+    text = "(Cell " + " ".join(_NB201_TERMINALS[op] for op in ops) + ")"
+    try:
+        new_cell = parse_derivation(grammar, text, "CELL")
+        template = _nb201_template(grammar)
+    except GrammarError as err:
+        raise InvalidConfigError(f"grammar cannot express NB201 cell {cell!r}: {err}") from err
+    return template.substitute("CELL", new_cell).to_string()
+
+
+@lru_cache(maxsize=8)
+def _nb201_template(grammar: Grammar) -> Derivation:
+    """One derivation of an NB201-style grammar (its skeleton is unique; the cell is replaced)."""
+    return DerivationSampler(grammar).sample(np.random.default_rng(0))

@@ -1,0 +1,248 @@
+"""Derivations as labelled DAGs, whole and level by level.
+
+The graph follows the convention of :mod:`jahs_bo.spaces.base` (nodes ``0..n-1`` in topological
+order with a ``"label"``; ``0`` is ``"input"``, ``n-1`` is ``"output"``; operations are nodes
+between the tensor nodes they connect; junctions where several paths meet are ``"sum"`` nodes, as
+in :class:`~jahs_bo.spaces.cells.NB201Cell`). A derivation is laid out between an input and an
+output tensor node by these rules, applied to each nonterminal node (single-child nodes are
+transparent, so ``OPS -> "id"`` is just the ``id`` terminal):
+
+* a terminal becomes one operation node labelled with its name, except the zero operations
+  (``"zero"``, ``"none"``), which leave no connection (unless pruning is switched off: then they
+  are ordinary nodes and nothing is removed);
+* ``(LinearK c1 .. cK)``: the children in sequence, joined by new ``"sum"`` tensor nodes;
+* ``(ResidualK c1 .. cK skip)``: ``c1 .. cK`` in sequence as the main path and ``skip`` as a
+  parallel path between the same two tensor nodes (the output node sums both);
+* ``(Cell o1 .. o6)``: an NB201 cell: two new ``"sum"`` nodes make the four cell nodes
+  ``n0`` (input) .. ``n3`` (output), and ``o1 .. o6`` connect ``n0->n1, n0->n2, n1->n2, n0->n3,
+  n1->n3, n2->n3``;
+* any other alternative ``(h c1 .. cm)`` whose first symbol is a terminal ``h``: ``h`` as an
+  operation node followed by the children, in sequence; an alternative that starts with a
+  nonterminal: its children in sequence.
+
+Finally every node that is not on a path from input to output (because of zero operations) is
+removed (as :class:`~jahs_bo.spaces.cells.NB201Cell` does; an architecture whose output no longer
+depends on its input becomes the two-node graph ``input``, ``output``), and nodes are numbered by a topological order that breaks ties by creation order, so the
+graph of a string is always the same.
+
+Levels (for the hierarchical WL kernel): a *block* is a nonterminal node with two or more
+children; its level is the number of blocks above it (the root block has level 0). Graph ``0`` of
+:func:`derivation_graphs` is the whole architecture (the rules above); graph ``l >= 1`` is the
+architecture *folded at level l*: blocks of level ``l`` are drawn as a single operation node
+labelled with their building block (their head terminal, e.g. ``"Cell"`` or ``"Linear3"``; the
+nonterminal name when there is none), blocks above are expanded as usual. In the hierarchical
+NB201 grammar, graph 1 is the top-level chain of stages, graph 2 shows the stages' blocks, graph 3
+the sequence of cells (each folded into a ``"Cell"`` node), graphs 4 and 5 open the cells with
+their conv blocks folded. A derivation with fewer levels than the domain's ``n_levels`` repeats its
+whole graph for the missing ones, so every architecture has the same number of graphs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import networkx as nx
+
+from jahs_bo.exceptions import GrammarError
+from jahs_bo.spaces.grammar.derivation import Derivation
+from jahs_bo.spaces.grammar.text import Grammar
+
+__all__ = [
+    "CELL_EDGES",
+    "ZERO_OPS",
+    "check_topologies",
+    "derivation_graph",
+    "derivation_graphs",
+    "graph_labels",
+    "max_block_level",
+]
+
+#: Terminals that mean "no connection".
+ZERO_OPS: frozenset[str] = frozenset({"zero", "none"})
+#: The six NB201 cell edges ``(k, j)`` (operation on ``j -> k``), in child order of ``"Cell"``.
+CELL_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+_SPECIAL = ("input", "output", "sum")
+_LINEAR = re.compile(r"Linear(\d+)")
+_RESIDUAL = re.compile(r"Residual(\d+)")
+
+
+def _arity(head: str | None) -> tuple[str, int] | None:
+    """``(kind, number of arguments)`` of a topology head, or ``None`` for other heads."""
+    if head is None:
+        return None
+    if m := _LINEAR.fullmatch(head):
+        return "linear", int(m.group(1))
+    if m := _RESIDUAL.fullmatch(head):
+        return "residual", int(m.group(1)) + 1
+    if head == "Cell":
+        return "cell", len(CELL_EDGES)
+    return None
+
+
+def check_topologies(grammar: Grammar) -> None:
+    """Check that every ``LinearK``/``ResidualK``/``Cell`` alternative has the right arity.
+
+    Raises:
+        GrammarError: An alternative gives a topology the wrong number of children.
+    """
+    for lhs in grammar.nonterminals:
+        for alt in grammar.alternatives(lhs):
+            if len(alt) < 2 or not alt[0].terminal:
+                continue
+            spec = _arity(alt[0].name)
+            if spec is not None and spec[1] != len(alt) - 1:
+                raise GrammarError(
+                    f"in {lhs} -> {' '.join(str(s) for s in alt)}: {alt[0].name} takes "
+                    f"{spec[1]} children, got {len(alt) - 1}"
+                )
+
+
+def graph_labels(grammar: Grammar, prune: bool = True) -> list[str]:
+    """The fixed, ordered vocabulary of node labels of a grammar's graphs."""
+    labels = dict.fromkeys(_SPECIAL)
+    for name in grammar.terminals:
+        if not prune or name not in ZERO_OPS:
+            labels.setdefault(name)
+    for lhs in grammar.nonterminals:
+        if any(len(alt) > 1 and not alt[0].terminal for alt in grammar.alternatives(lhs)):
+            labels.setdefault(lhs)
+    return list(labels)
+
+
+def max_block_level(grammar: Grammar, max_depth: int | None = None) -> int:
+    """Largest number of nested blocks on a root-to-leaf path of any derivation of the start
+    symbol with depth at most ``max_depth`` (``None``: unbounded, finite grammars only)."""
+    names = grammar.nonterminals
+    if max_depth is None:
+        if not grammar.is_finite:
+            raise GrammarError("a recursive grammar needs max_depth to bound its levels")
+        max_depth = len(names) + 1  # derivation depth of a finite grammar is at most this
+    # feasible[d][X]: X has a derivation of depth <= d; blocks[d][X]: the most nested blocks.
+    feasible = {n: False for n in names}
+    blocks = {n: 0 for n in names}
+    for _ in range(max_depth):
+        new_feasible: dict[str, bool] = {}
+        new_blocks: dict[str, int] = {}
+        for n in names:
+            best = -1
+            for alt in grammar.alternatives(n):
+                kids = [s.name for s in alt if not s.terminal]
+                if all(feasible[k] for k in kids):
+                    inner = max((blocks[k] for k in kids), default=0)
+                    best = max(best, inner + (1 if len(alt) > 1 else 0))
+            new_feasible[n] = best >= 0
+            new_blocks[n] = max(best, 0)
+        feasible, blocks = new_feasible, new_blocks
+    return blocks[grammar.start]
+
+
+class _Builder:
+    def __init__(self, fold_level: int | None, prune: bool) -> None:
+        self.fold_level = fold_level
+        self.prune = prune
+        self.labels: list[str] = ["input", "output"]
+        self.edges: list[tuple[int, int]] = []
+
+    def point(self) -> int:
+        self.labels.append("sum")
+        return len(self.labels) - 1
+
+    def op(self, label: str, src: int, dst: int) -> None:
+        if self.prune and label in ZERO_OPS:
+            return
+        self.labels.append(label)
+        node = len(self.labels) - 1
+        self.edges.append((src, node))
+        self.edges.append((node, dst))
+
+    def chain(self, items: list[Derivation], src: int, dst: int, level: int) -> None:
+        points = [src, *(self.point() for _ in range(len(items) - 1)), dst]
+        for i, item in enumerate(items):
+            self.build(item, points[i], points[i + 1], level)
+
+    def build(self, node: Derivation, src: int, dst: int, level: int) -> None:
+        while len(node.children) == 1:
+            node = node.children[0]
+        if node.is_terminal:
+            self.op(node.symbol, src, dst)
+            return
+        head = node.head
+        if level == self.fold_level:
+            self.op(head if head is not None else node.symbol, src, dst)
+            return
+        args = list(node.arguments)
+        spec = _arity(head)
+        kind = spec[0] if spec is not None and spec[1] == len(args) else None
+        if kind == "linear":
+            self.chain(args, src, dst, level + 1)
+        elif kind == "residual":
+            self.chain(args[:-1], src, dst, level + 1)
+            self.build(args[-1], src, dst, level + 1)
+        elif kind == "cell":
+            points = [src, self.point(), self.point(), dst]
+            for (k, j), arg in zip(CELL_EDGES, args):
+                self.build(arg, points[j], points[k], level + 1)
+        else:
+            items = ([Derivation(head)] if head is not None else []) + args
+            self.chain(items, src, dst, level + 1)
+
+    def graph(self) -> nx.DiGraph:
+        raw = nx.DiGraph()
+        raw.add_nodes_from(range(len(self.labels)))
+        raw.add_edges_from(self.edges)
+        if self.prune:
+            keep = (nx.descendants(raw, 0) & nx.ancestors(raw, 1)) | {0, 1}
+            sub = raw.subgraph(keep)
+        else:
+            sub = raw
+        order = list(nx.lexicographical_topological_sort(sub, key=lambda n: n))
+        if order[-1] != 1:  # the output is a sink, so it may always go last
+            order.remove(1)
+            order.append(1)
+        index = {old: new for new, old in enumerate(order)}
+        graph = nx.DiGraph()
+        for old in order:
+            graph.add_node(index[old], label=self.labels[old])
+        graph.add_edges_from(sorted((index[u], index[v]) for u, v in sub.edges()))
+        return graph
+
+
+def derivation_graph(
+    tree: Derivation, fold_level: int | None = None, prune: bool = True
+) -> nx.DiGraph:
+    """The labelled DAG of ``tree``.
+
+    Args:
+        tree: The derivation.
+        fold_level: Draw the blocks of this level as single nodes (``None``: none).
+        prune: Drop zero operations and every node off an input-to-output path; with
+            ``False`` zero operations are ordinary nodes labelled with their name.
+    """
+    builder = _Builder(fold_level, prune)
+    builder.build(tree, 0, 1, 0)
+    return builder.graph()
+
+
+def derivation_graphs(tree: Derivation, n_levels: int, prune: bool = True) -> list[nx.DiGraph]:
+    """``[whole graph, folded at level 1, ..., folded at level n_levels - 1]``."""
+    whole = derivation_graph(tree, None, prune)
+    graphs = [whole]
+    deepest = _block_levels(tree)
+    for level in range(1, n_levels):
+        graphs.append(derivation_graph(tree, level, prune) if level < deepest else whole.copy())
+    return graphs
+
+
+def _block_levels(tree: Derivation) -> int:
+    """Most nested blocks on a root-to-leaf path of ``tree``."""
+    best = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, level = stack.pop()
+        while len(node.children) == 1:
+            node = node.children[0]
+        if node.is_terminal:
+            best = max(best, level)
+            continue
+        stack.extend((child, level + 1) for child in node.children)
+    return best

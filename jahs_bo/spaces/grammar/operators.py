@@ -1,0 +1,300 @@
+"""Random operators on derivation trees: sampling, mutation and crossover under size limits.
+
+Sampling expands nonterminals top-down, choosing uniformly among the alternatives *as listed*
+(a repeated alternative is proportionally more likely) that can still finish within the limits:
+``max_depth`` bounds :attr:`Derivation.depth` and ``max_nodes`` bounds
+:attr:`Derivation.n_nodes`. A table of the fewest nodes each nonterminal needs at each remaining
+depth makes every choice feasible, so sampling never backtracks, except that reusing a shared
+nonterminal's derivation can overrun a limit; such samples are redrawn (up to
+``max_tries`` times).
+
+Shared nonterminals are sampled at their first occurrence and reused verbatim at every other.
+Mutation picks a random *site* (a nonterminal node, counting each shared derivation once) that
+can change and redraws its subtree; when the site lies inside a shared derivation, the new
+derivation replaces every occurrence. Crossover replaces a random site of the first parent by a
+subtree of the second parent rooted at the same nonterminal; shared nonterminals inside the
+donated subtree take the first parent's derivation where it has one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jahs_bo.exceptions import GrammarError, InvalidSpaceError
+from jahs_bo.spaces.grammar.derivation import Derivation, shared_subtrees
+from jahs_bo.spaces.grammar.text import Alternative, Grammar
+
+__all__ = ["DerivationSampler"]
+
+_INF = float("inf")
+
+
+class DerivationSampler:
+    """Samples, mutates and crosses derivations of one grammar within depth and size limits.
+
+    Args:
+        grammar: The grammar.
+        max_depth: Largest allowed :attr:`Derivation.depth`; required for recursive grammars.
+        max_nodes: Largest allowed :attr:`Derivation.n_nodes`.
+        max_tries: Redraws before giving up (only reachable through shared nonterminals or
+            when an operator keeps reproducing its input).
+
+    Raises:
+        InvalidSpaceError: The limits admit no derivation, or a recursive grammar has no
+            ``max_depth``.
+    """
+
+    def __init__(
+        self,
+        grammar: Grammar,
+        max_depth: int | None = None,
+        max_nodes: int | None = None,
+        max_tries: int = 100,
+    ) -> None:
+        self.grammar = grammar
+        if max_depth is None and not grammar.is_finite:
+            raise InvalidSpaceError(
+                f"the grammar is recursive ({sorted(grammar.recursive)} derive themselves), so "
+                "it has infinitely many derivations; pass max_depth to bound them"
+            )
+        for name, limit in (("max_depth", max_depth), ("max_nodes", max_nodes)):
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise InvalidSpaceError(f"{name} must be a positive int or None, got {limit!r}")
+        self.max_depth = max_depth
+        self.max_nodes = max_nodes
+        self.max_tries = max_tries
+        self._depth_cap = max_depth if max_depth is not None else self._max_height()
+        self._min_nodes = self._min_nodes_table(self._depth_cap)
+        need = self._min_nodes[self._depth_cap][grammar.start]
+        if need == _INF:
+            raise InvalidSpaceError(
+                f"max_depth={max_depth} is too small: the shortest derivation of "
+                f"{grammar.start} is deeper; raise max_depth"
+            )
+        if max_nodes is not None and need > max_nodes:
+            raise InvalidSpaceError(
+                f"max_nodes={max_nodes} is too small: the smallest derivation of "
+                f"{grammar.start} within the depth limit has {int(need)} nodes; raise max_nodes"
+            )
+        self._varies = self._varying_symbols()
+
+    # ------------------------------------------------------------------ tables
+    def _max_height(self) -> int:
+        """Largest possible depth of a derivation of the start symbol (finite grammars)."""
+        memo: dict[str, int] = {}
+
+        def height(name: str) -> int:
+            if name not in memo:
+                memo[name] = 1 + max(
+                    max((0 if s.terminal else height(s.name)) for s in alt)
+                    for alt in self.grammar.alternatives(name)
+                )
+            return memo[name]
+
+        return max(height(n) for n in self.grammar.nonterminals)
+
+    def _min_nodes_table(self, depth: int) -> list[dict[str, float]]:
+        """``table[d][X]``: fewest nodes of a derivation of ``X`` with depth at most ``d``."""
+        g = self.grammar
+        table: list[dict[str, float]] = [{n: _INF for n in g.nonterminals}]
+        for _ in range(depth):
+            prev = table[-1]
+            table.append(
+                {
+                    n: min(self._alt_nodes(alt, prev) for alt in g.alternatives(n))
+                    for n in g.nonterminals
+                }
+            )
+        return table
+
+    @staticmethod
+    def _alt_nodes(alt: Alternative, below: dict[str, float]) -> float:
+        return 1 + sum(1 if s.terminal else below[s.name] for s in alt)
+
+    def _varying_symbols(self) -> dict[str, bool]:
+        """Whether redrawing each nonterminal (keeping the derivations of the *other* shared
+        nonterminals) can give a different subtree."""
+        g = self.grammar
+        memo: dict[str, bool] = {}
+
+        def varies(name: str) -> bool:
+            if name not in memo:
+                memo[name] = False
+                alts = g.alternatives(name, unique=True)
+                memo[name] = len(alts) > 1 or any(
+                    not s.terminal and not g.is_shared(s.name) and varies(s.name) for s in alts[0]
+                )
+            return memo[name]
+
+        return {name: varies(name) for name in g.nonterminals}
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, rng: np.random.Generator, symbol: str | None = None) -> Derivation:
+        """Draw a derivation of ``symbol`` (default: the start symbol) within the limits."""
+        symbol = self.grammar.start if symbol is None else symbol
+        for _ in range(self.max_tries):
+            env: dict[str, Derivation] = {}
+            tree = self._expand(symbol, rng, self._depth_cap, self.max_nodes, env, fresh=True)
+            if self.within_limits(tree):
+                return tree
+        raise GrammarError(
+            f"could not sample a derivation within max_depth={self.max_depth}, "
+            f"max_nodes={self.max_nodes} in {self.max_tries} tries (shared nonterminals "
+            "multiply sizes); raise the limits"
+        )
+
+    def within_limits(self, tree: Derivation) -> bool:
+        """Whether ``tree`` respects ``max_depth`` and ``max_nodes``."""
+        if self.max_depth is not None and tree.depth > self.max_depth:
+            return False
+        return self.max_nodes is None or tree.n_nodes <= self.max_nodes
+
+    def _expand(
+        self,
+        name: str,
+        rng: np.random.Generator,
+        depth: int,
+        budget: int | None,
+        env: dict[str, Derivation],
+        fresh: bool = False,
+    ) -> Derivation:
+        """Expand ``name`` with at most ``depth`` levels and ``budget`` nodes.
+
+        ``env`` holds the shared derivations chosen so far; ``fresh`` forces a new derivation of
+        ``name`` even when it is shared and already in ``env``.
+        """
+        g = self.grammar
+        if not fresh and name in env:
+            return env[name]
+        below = self._min_nodes[depth - 1] if depth >= 1 else None
+        cap = _INF if budget is None else budget
+        options = [
+            alt
+            for alt in g.alternatives(name)
+            if below is not None and self._alt_nodes(alt, below) <= cap
+        ]
+        if not options:  # only reachable after a shared reuse overran the budget
+            options = [
+                alt
+                for alt in g.alternatives(name)
+                if below is not None and self._alt_nodes(alt, below) < _INF
+            ]
+        if not options:
+            raise GrammarError(f"no alternative of {name} fits in depth {depth}")
+        alt = options[int(rng.integers(len(options)))]
+        assert below is not None
+        # Nodes still to reserve for the symbols right of the one being expanded.
+        reserve = sum(1 if s.terminal else below[s.name] for s in alt)
+        used = 1
+        kids: list[Derivation] = []
+        for sym in alt:
+            if sym.terminal:
+                kids.append(Derivation(sym.name))
+                used += 1
+                reserve -= 1
+                continue
+            reserve -= below[sym.name]
+            sub_budget = None if budget is None else int(budget - used - reserve)
+            child = self._expand(sym.name, rng, depth - 1, sub_budget, env)
+            kids.append(child)
+            used += child.n_nodes
+        tree = Derivation(name, tuple(kids))
+        if g.is_shared(name):
+            env[name] = tree
+        return tree
+
+    # ------------------------------------------------------------------ sites
+    def _sites(self, tree: Derivation) -> list[tuple[tuple[int, ...], int]]:
+        """Mutable sites ``(path, depth)``: nonterminal nodes that can change, each shared
+        derivation visited once (at its first occurrence); the root only when nothing else
+        can change."""
+        g = self.grammar
+        seen: set[str] = set()
+        sites: list[tuple[tuple[int, ...], int]] = []
+        stack: list[tuple[tuple[int, ...], Derivation]] = [((), tree)]
+        while stack:
+            path, node = stack.pop()
+            if node.is_terminal:
+                continue
+            if g.is_shared(node.symbol) and path:
+                if node.symbol in seen:
+                    continue
+                seen.add(node.symbol)
+            if path and self._varies[node.symbol]:
+                sites.append((path, len(path)))
+            for i in range(len(node.children) - 1, -1, -1):
+                stack.append(((*path, i), node.children[i]))
+        if not sites and self._varies[tree.symbol]:
+            sites.append(((), 0))  # only the whole derivation can change
+        return sites
+
+    def _propagate(self, tree: Derivation, path: tuple[int, ...]) -> Derivation:
+        """Make shared derivations consistent after the subtree at ``path`` changed."""
+        g = self.grammar
+        if not g.shared:
+            return tree
+        # Innermost shared node on the path (including the site itself).
+        for cut in range(len(path), 0, -1):
+            node = tree.at(path[:cut])
+            if g.is_shared(node.symbol):
+                return tree.substitute(node.symbol, node)
+        return tree
+
+    # ------------------------------------------------------------------ mutation
+    def mutate(self, tree: Derivation, rng: np.random.Generator) -> Derivation:
+        """Redraw the subtree of a random site; the result differs from ``tree``.
+
+        Raises:
+            GrammarError: No site can change (the space has one architecture) or every try
+                reproduced ``tree``.
+        """
+        sites = self._sites(tree)
+        if not sites:
+            raise GrammarError(
+                "nothing to mutate: no nonterminal of this derivation has an alternative "
+                "(the space has a single architecture)"
+            )
+        env = shared_subtrees(self.grammar, tree)
+        for _ in range(self.max_tries):
+            path, depth = sites[int(rng.integers(len(sites)))]
+            old = tree.at(path)
+            depth_left = self._depth_cap - depth
+            budget = None
+            if self.max_nodes is not None:
+                budget = self.max_nodes - (tree.n_nodes - old.n_nodes)
+            local = {k: v for k, v in env.items() if k != old.symbol}
+            new = self._expand(old.symbol, rng, depth_left, budget, local, fresh=True)
+            if new == old:
+                continue
+            child = self._propagate(tree.replace(path, new), path)
+            if child != tree and self.within_limits(child):
+                return child
+        raise GrammarError(f"no mutation found in {self.max_tries} tries")
+
+    # ------------------------------------------------------------------ crossover
+    def crossover(self, a: Derivation, b: Derivation, rng: np.random.Generator) -> Derivation:
+        """Replace a random site of ``a`` by a subtree of ``b`` rooted at the same nonterminal.
+
+        Falls back to :meth:`mutate` of ``a`` when no swap gives a new derivation within limits.
+        """
+        g = self.grammar
+        donors: dict[str, list[Derivation]] = {}
+        for _, node in b.walk():
+            if not node.is_terminal:
+                donors.setdefault(node.symbol, []).append(node)
+        sites = [s for s in self._sites(a) if a.at(s[0]).symbol in donors]
+        env_a = shared_subtrees(g, a)
+        for _ in range(min(self.max_tries, 4 * len(sites))):
+            path, _ = sites[int(rng.integers(len(sites)))]
+            old = a.at(path)
+            pool = donors[old.symbol]
+            new = pool[int(rng.integers(len(pool)))]
+            if new == old:
+                continue
+            for name, sub in env_a.items():
+                if name != old.symbol:
+                    new = new.substitute(name, sub)
+            child = self._propagate(a.replace(path, new), path)
+            if child != a and self.within_limits(child):
+                return child
+        return self.mutate(a, rng)
