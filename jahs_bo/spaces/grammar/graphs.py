@@ -31,9 +31,10 @@ children; its level is the number of blocks above it (the root block has level 0
 architecture *folded at level l*: blocks of level ``l`` are drawn as a single operation node
 labelled with their building block (their head terminal, e.g. ``"Cell"`` or ``"Linear3"``; the
 nonterminal name when there is none), blocks above are expanded as usual. In the hierarchical
-NB201 grammar, graph 1 is the top-level chain of stages, graph 2 shows the stages' blocks, graph 3
-the sequence of cells (each folded into a ``"Cell"`` node), graphs 4 and 5 open the cells with
-their conv blocks folded. A derivation with fewer levels than the domain's ``n_levels`` repeats its
+NB201 grammar, graph 1 is the chain of stages (``D1``/``D0`` blocks as single nodes), graph 2
+shows the stages' parts (``C`` and ``DOWN`` blocks and the cells directly under ``D0`` as single
+nodes), graph 3 shows every cell below a ``C`` or ``DOWN`` as a ``"Cell"`` node, and graphs 4 and
+5 open the remaining cells and then their conv blocks. A derivation with fewer levels than the domain's ``n_levels`` repeats its
 whole graph for the missing ones, so every architecture has the same number of graphs.
 """
 
