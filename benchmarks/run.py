@@ -36,8 +36,13 @@ from benchmarks.problems import CurveRecorder, Problem, get_problem, list_proble
 ROOT = Path(__file__).resolve().parent.parent
 PEER_REGISTRY = ROOT / "benchmarks" / "peers" / "registry.json"
 
-#: jahs-bo optimizers whose name differs from a searcher name: name -> ``create_study`` kwargs.
-JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {}
+#: jahs-bo optimizers that are more than a searcher name: name -> ``create_study`` kwargs. They use a
+#: fidelity scheduler, so the harness runs them on multi-fidelity problems only.
+JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "hyperband": {"searcher": "random", "scheduler": "hyperband"},
+    "sh": {"searcher": "random", "scheduler": "sh"},
+    "asha": {"searcher": "random", "scheduler": "asha"},
+}
 
 
 @dataclass(frozen=True)
@@ -256,6 +261,9 @@ def plan(
                 for pat in peer.get("problems", ["*"])
             ):
                 print(f"skip {optimizer} on {problem.name}: not in the peer's problem list")
+                continue
+            if "scheduler" in kwargs and problem.fidelity is None:
+                print(f"skip {optimizer} on {problem.name}: it needs a multi-fidelity problem")
                 continue
             for seed in seeds:
                 path = run_path(out, problem.name, optimizer, seed)
