@@ -8,6 +8,7 @@ import ConfigSpace as CS
 
 from jahs_bo.spaces.cells import NB201Cell
 from jahs_bo.spaces.fidelity import Fidelity
+from jahs_bo.spaces.grammar import GrammarDomain, hierarchical_nb201_grammar
 from jahs_bo.spaces.space import SearchSpace
 
 
@@ -66,3 +67,15 @@ def lcbench_space() -> SearchSpace:
         ]
     )
     return SearchSpace(hps, None, [Fidelity("epoch", 1, 52, integer=True)], name="lcbench")
+
+
+def hierarchical_nb201_space(
+    max_depth: int | None = None, max_nodes: int | None = None
+) -> SearchSpace:
+    """The hierarchical NB201 grammar space (Schrodi et al., NeurIPS 2023), ~10^446 derivations.
+
+    The architecture (key ``"arch"``) is a derivation string of the grammar shipped in
+    ``jahs_bo/spaces/grammars/hierarchical_nb201.cfg``.
+    """
+    domain = GrammarDomain(hierarchical_nb201_grammar(), max_depth=max_depth, max_nodes=max_nodes)
+    return SearchSpace(None, {"arch": domain}, name="hierarchical_nb201")
