@@ -107,3 +107,22 @@ def test_multiobjective_brackets_with_a_constraint(space):
             feasible = [u for u in same_rung if u.values[1] <= 0.5]
             children = {u.parent_id for u in trials}
             assert all(u.trial_id in children for u in feasible)
+
+
+def test_bohb_with_the_gp_searcher(space):
+    """BOHB proper: the GP proposes once a level has enough points; promotions as usual."""
+    pytest.importorskip("jahs_bo.searchers.gp")
+    study = create_study(
+        space,
+        searcher="gp",
+        searcher_options={"n_init": 3, "n_random": 32, "n_neighbours": 5, "local_rounds": 0},
+        scheduler="bohb",
+        seed=0,
+    )
+    assert study.scheduler.min_points_in_model == 5
+    study.optimize(objective, n_trials=30)
+    trials = study.trials
+    assert all(t.state is TrialState.COMPLETE for t in trials)
+    assert any(t.parent_id is not None for t in trials)
+    assert study.searcher.model is not None, "the GP was never fitted"
+    assert min(t.value for t in trials if t.fidelity["epochs"] == 9) < 0.2
