@@ -281,6 +281,9 @@ def write_report(
     """Write ``results.md`` and the PNGs into ``out``; returns the markdown path."""
     df = load_curves(inputs)
     out.mkdir(parents=True, exist_ok=True)
+    if command is None:  # the harness appends every invocation to <runs>/commands.log
+        logs = [p / "commands.log" for p in map(Path, inputs) if (p / "commands.log").exists()]
+        command = "".join(log.read_text() for log in logs) or None
     sections = []
     for name in sorted(df["problem"].unique()):
         problem = get_problem(name)
