@@ -31,14 +31,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # ---------------------------------------------------------------------- loading
 def load_curves(paths: Sequence[str | Path]) -> pd.DataFrame:
-    """All curve CSVs under ``paths`` (folders are searched recursively) in one frame."""
+    """All curves under ``paths`` in one frame.
+
+    Folders are searched recursively for ``*.csv`` (one run each) and ``*.csv.gz`` (several runs
+    concatenated, e.g. a peer's aggregated curves); a (problem, optimizer, seed, eval) row found in
+    several files is kept once.
+    """
     files: list[Path] = []
     for p in map(Path, paths):
-        files += sorted(p.rglob("*.csv")) if p.is_dir() else [p]
+        files += sorted([*p.rglob("*.csv"), *p.rglob("*.csv.gz")]) if p.is_dir() else [p]
     if not files:
         raise FileNotFoundError(f"no curve CSVs under {[str(p) for p in paths]}")
-    frames = [pd.read_csv(f) for f in files]
-    return pd.concat(frames, ignore_index=True)
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    return df.drop_duplicates(["problem", "optimizer", "seed", "eval"], ignore_index=True)
 
 
 def _step_at(x: np.ndarray, y: np.ndarray, at: float) -> float:

@@ -42,6 +42,7 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "hyperband": {"searcher": "random", "scheduler": "hyperband"},
     "sh": {"searcher": "random", "scheduler": "sh"},
     "asha": {"searcher": "random", "scheduler": "asha"},
+    "bohb": {"searcher": "gp", "scheduler": "bohb"},  # listed once the GP searcher is registered
 }
 
 
@@ -91,7 +92,9 @@ def peer_registry(path: Path = PEER_REGISTRY) -> dict[str, dict[str, Any]]:
 
 def available_optimizers() -> dict[str, str]:
     """Every optimizer name the harness accepts, mapped to ``"jahs-bo"`` or ``"peer"``."""
-    out = {name: "jahs-bo" for name in [*jahs_searchers(), *JAHS_OPTIMIZERS]}
+    searchers = jahs_searchers()
+    composite = [n for n, kw in JAHS_OPTIMIZERS.items() if kw.get("searcher", "re") in searchers]
+    out = {name: "jahs-bo" for name in [*searchers, *composite]}
     out.update({name: "peer" for name in peer_registry()})
     return out
 
@@ -103,7 +106,13 @@ def resolve_optimizer(name: str) -> tuple[dict[str, Any], dict[str, Any] | None]
         KeyError: Unknown optimizer; the message lists the known ones.
     """
     if name in JAHS_OPTIMIZERS:
-        return dict(JAHS_OPTIMIZERS[name]), None
+        kwargs = dict(JAHS_OPTIMIZERS[name])
+        if kwargs.get("searcher", "re") not in jahs_searchers():
+            raise KeyError(
+                f"optimizer {name!r} needs the jahs-bo searcher {kwargs['searcher']!r}, which is "
+                f"not registered (available: {jahs_searchers()})"
+            )
+        return kwargs, None
     if name in jahs_searchers():
         return {"searcher": name}, None
     peers = peer_registry()
