@@ -282,6 +282,7 @@ def write_report(
     command: str | None = None,
     title: str | None = None,
     checkpoints: Sequence[int] = CHECKPOINTS,
+    notes: str | None = None,
 ) -> Path:
     """Write ``results.md`` and the PNGs into ``out``; returns the markdown path."""
     df = load_curves(inputs)
@@ -325,6 +326,7 @@ def write_report(
         "",
         EXPLAIN,
         "",
+        *([notes.strip(), ""] if notes else []),
         "## Regret",
         "",
         *sections,
@@ -347,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--command", help="the command that produced the runs (recorded)")
     parser.add_argument("--command-file", help="read the command(s) from this file")
     parser.add_argument("--title", help="title of results.md")
+    parser.add_argument("--notes", help="markdown file whose text goes above the tables")
     parser.add_argument(
         "--checkpoints",
         default=",".join(map(str, CHECKPOINTS)),
@@ -357,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command_file:
         command = Path(args.command_file).read_text()
     checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
-    path = write_report(args.inputs, Path(args.out), command, args.title, checkpoints)
+    notes = Path(args.notes).read_text() if args.notes else None
+    path = write_report(args.inputs, Path(args.out), command, args.title, checkpoints, notes)
     print(f"wrote {path}")
     return 0
 

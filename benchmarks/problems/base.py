@@ -178,7 +178,9 @@ class Problem:
         value = fidelity.get(self.fidelity.name, self.fidelity.upper)
         return {self.fidelity.name: self.fidelity.check(value)}
 
-    def evaluate(self, config: Mapping[str, Any], fidelity: Mapping[str, float] | None = None):
+    def evaluate(
+        self, config: Mapping[str, Any], fidelity: Mapping[str, float] | None = None
+    ) -> dict[str, float]:
         """Every metric of ``config`` at ``fidelity`` (full fidelity if ``None``).
 
         Returns:
@@ -190,7 +192,9 @@ class Problem:
         """The objectives of a metrics dict, in order and in the problem's directions."""
         return tuple(float(metrics[o]) for o in self.objectives)
 
-    def __call__(self, config: Mapping[str, Any], fidelity: Mapping[str, float] | None = None):
+    def __call__(
+        self, config: Mapping[str, Any], fidelity: Mapping[str, float] | None = None
+    ) -> float | tuple[float, ...]:
         """Objective value(s): a float for single-objective problems, else a tuple."""
         values = self.objective_values(self.evaluate(config, fidelity))
         return values if self.multi_objective else values[0]
