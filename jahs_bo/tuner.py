@@ -199,7 +199,11 @@ def load_objective(spec: str) -> Callable[..., Any]:
     for part in name.split("."):
         if not hasattr(obj, part):
             found = sorted(
-                k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+                k
+                for k, v in vars(module).items()
+                if callable(v)
+                and not k.startswith("_")
+                and getattr(v, "__module__", None) == module.__name__
             )
             raise ObjectiveLoadError(
                 f"{where} has no function {name!r}; callables defined there: {found}"
@@ -425,13 +429,6 @@ class _Worker:
 # ------------------------------------------------------------------------------------------
 
 
-def _is_stop(decision: Any) -> bool:
-    """Whether a value returned by ``Study.report`` means 'stop this trial'."""
-    if isinstance(decision, bool):
-        return decision
-    return str(getattr(decision, "value", decision)).lower() in {"stop", "prune", "pruned"}
-
-
 def counts_towards_budget(trial: Trial) -> bool:
     """Whether a finished trial counts towards ``n_trials``.
 
@@ -544,14 +541,9 @@ class Tuner:
         )
 
     def _report(self, trial: Trial, step: int, value: float) -> bool:
-        """Store the report; ask the study's scheduler (if it prunes) whether to stop."""
+        """Store the report; ask the study's scheduler whether to stop the trial."""
         self.study.report(trial, step, value)
-        scheduler = getattr(self.study, "scheduler", None)
-        on_report = getattr(scheduler, "on_report", None)
-        if on_report is None:
-            return False
-        current = self.study.storage.get_trial(trial.trial_id)
-        return _is_stop(on_report(current, step, value, self.study.trials))
+        return bool(self.study.should_stop(trial, step, value))
 
     def _finish(self, trial: Trial, outcome: _Outcome) -> None:
         """Tell the study what became of ``trial``."""
@@ -638,6 +630,10 @@ class Tuner:
             workers = [_Worker(mpctx, self.spec, self.threads) for _ in range(self.n_workers)]
             while True:
                 busy = [w for w in workers if w.trial is not None]
+                # replace workers that died or were killed, while trials remain to be run
+                workers = [w for w in workers if w.process.exitcode is None or w.trial]
+                while len(workers) < self.n_workers and self._want_more(n_trials, len(busy)):
+                    workers.append(_Worker(mpctx, self.spec, self.threads))
                 # hand out new trials to idle, ready workers
                 for w in workers:
                     if w.trial is None and w.ready and self._want_more(n_trials, len(busy)):
@@ -649,7 +645,7 @@ class Tuner:
                 if not busy and not self._want_more(n_trials, 0):
                     return
                 self._poll(workers, timeout=0.5)
-                self._check_timeouts_and_deaths(workers, mpctx)
+                self._check_timeouts_and_deaths(workers)
                 if self.progress is not None:
                     self.progress.tick(
                         self.study, running=sum(w.trial is not None for w in workers)
@@ -703,10 +699,13 @@ class Tuner:
                 )
                 self._finish(trial, outcome)
 
-    def _check_timeouts_and_deaths(self, workers: list[_Worker], mpctx: Any) -> None:
+    def _check_timeouts_and_deaths(self, workers: list[_Worker]) -> None:
+        """Fail the trials of dead or timed-out workers; the main loop replaces the workers."""
         now = time.monotonic()
-        for i, w in enumerate(workers):
+        for w in workers:
             reason = None
+            if w.conn.closed:
+                continue  # already handled
             if not w.process.is_alive():
                 reason = (
                     f"worker process exited with code {w.process.exitcode} while running the "
@@ -723,7 +722,7 @@ class Tuner:
                 )
             if reason is None:
                 continue
-            trial = w.trial
+            trial, w.trial = w.trial, None
             w.kill()
             if trial is not None:
                 self._tell_failed(trial, reason)
@@ -734,7 +733,6 @@ class Tuner:
                     "re-import the main script: if a script calls tune(), put the call under "
                     '`if __name__ == "__main__":` (its output above shows the error)'
                 )
-            workers[i] = _Worker(mpctx, self.spec, self.threads)
 
 
 def tune(
@@ -774,7 +772,7 @@ def tune(
             return a dict by name).
         searcher: Searcher name or instance (default: the study's default).
         scheduler: Multi-fidelity scheduler: a name (``"asha"``, ``"hyperband"``, ``"bohb"``,
-            ``"sh"``, ``"fifo"``) or an object (see :func:`scheduler_hook`).
+            ``"sh"``, ``"fifo"``) or a ``jahs_bo.schedulers.Scheduler`` (see ``create_study``).
         scheduler_options: Keyword arguments of a scheduler given by name (``eta``,
             ``pruning="median"``, ``min_fidelity``, ...).
         seed: Seed of a new study.
@@ -789,16 +787,6 @@ def tune(
         The :class:`jahs_bo.study.Study`. After Ctrl-C it returns early, with the study
         consistent and resumable.
     """
-    dirs = list(directions) if directions is not None else None
-    if objectives is not None:
-        dirs = list(objectives.values())
-    scheduler = scheduler_hook(
-        scheduler,
-        space,
-        searcher=searcher,
-        directions=dirs or ["minimize"],
-        **dict(scheduler_options or {}),
-    )
     study = open_study(
         space,
         storage=storage,
@@ -807,6 +795,7 @@ def tune(
         objectives=objectives,
         searcher=searcher,
         scheduler=scheduler,
+        scheduler_options=scheduler_options,
         seed=seed,
         **study_kwargs,
     )
@@ -839,59 +828,3 @@ def open_study(space: SearchSpace, **kwargs: Any) -> Any:
         storage = storage.expanduser().resolve()
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return create_study(space, storage=storage, load_if_exists=True, **kwargs)
-
-
-class _SchedulerHook:
-    """Lets a :class:`jahs_bo.schedulers.Scheduler` (``next_trial``/``on_report``) drive a study,
-    which asks its scheduler for ``plan(trials, pending, rng)``."""
-
-    def __init__(self, scheduler: Any) -> None:
-        self.scheduler = scheduler
-        self.name = getattr(scheduler, "name", "")
-
-    def plan(self, trials: Sequence[Trial], pending: Sequence[Trial], rng: Any) -> Any:
-        from jahs_bo.study import TrialPlan
-
-        req = self.scheduler.next_trial(trials, pending, rng)
-        return TrialPlan(req.config, dict(req.fidelity), req.parent_id, dict(req.system_attrs))
-
-    def on_report(self, trial: Trial, step: int, value: float, trials: Sequence[Trial]) -> Any:
-        return self.scheduler.on_report(trial, step, value, trials)
-
-
-def scheduler_hook(
-    scheduler: Any,
-    space: SearchSpace,
-    *,
-    searcher: str | Any | None = None,
-    directions: Sequence[str] = ("minimize",),
-    **options: Any,
-) -> Any:
-    """The object to pass as ``create_study(scheduler=...)``.
-
-    Args:
-        scheduler: ``None``; a registered scheduler name (``"asha"``, ``"hyperband"``,
-            ``"bohb"``, ``"sh"``, ``"fifo"``), built with ``searcher`` (default ``"random"``);
-            or a scheduler object.
-        space: The search space.
-        searcher: The searcher a scheduler built by name proposes new configurations with.
-        directions: The study's directions.
-        **options: Keyword arguments of a scheduler built by name (``eta``, ``pruning``, ...).
-    """
-    if scheduler is None:
-        return None
-    if isinstance(scheduler, str):
-        from jahs_bo.schedulers import make_scheduler
-        from jahs_bo.searchers import make_searcher
-
-        if searcher is None or isinstance(searcher, str):
-            searcher = make_searcher(searcher or "random", space, list(directions))
-        scheduler = make_scheduler(scheduler, space, searcher, list(directions), **options)
-    if hasattr(scheduler, "plan"):
-        return scheduler
-    if hasattr(scheduler, "next_trial"):
-        return _SchedulerHook(scheduler)
-    raise InputError(
-        f"scheduler {scheduler!r} has neither plan() nor next_trial(); pass a scheduler name "
-        "such as 'asha' or a jahs_bo.schedulers.Scheduler"
-    )

@@ -103,13 +103,13 @@ LIGHT_OBJECTIVES = textwrap.dedent(
     import time
 
     def hangs_or_dies(config, ctx):
-        # trial 0 runs forever, trial 1 kills its own process, trial 2 raises
+        # trial 0 raises, trial 3 runs forever, trial 4 kills its own process
         if ctx.number == 0:
-            time.sleep(600)
-        if ctx.number == 1:
-            os._exit(7)
-        if ctx.number == 2:
             raise ValueError("bad batch")
+        if ctx.number == 3:
+            time.sleep(600)
+        if ctx.number == 4:
+            os._exit(7)
         return config["x"]
 
     def slow(config, ctx):
@@ -141,13 +141,13 @@ def test_workers_record_timeouts_crashes_and_errors(tmp_path: Path) -> None:
     )
     t = {x.number: x for x in study.trials}
     assert len(t) == 5 and time.monotonic() - start < 60
-    assert t[0].state is TrialState.FAILED and t[0].error.startswith("timeout:")
-    assert "timeout_per_trial=2" in t[0].error
-    assert t[1].state is TrialState.FAILED and "exited with code 7" in t[1].error
-    assert t[2].state is TrialState.FAILED and t[2].error.startswith("ValueError: bad batch")
-    assert "Traceback" in t[2].error
-    assert [t[i].state for i in (3, 4)] == [TrialState.COMPLETE] * 2
-    assert t[3].value == pytest.approx(t[3].config["x"])
+    assert t[0].state is TrialState.FAILED and t[0].error.startswith("ValueError: bad batch")
+    assert "Traceback" in t[0].error
+    assert [t[i].state for i in (1, 2)] == [TrialState.COMPLETE] * 2
+    assert t[1].value == pytest.approx(t[1].config["x"])
+    assert t[3].state is TrialState.FAILED and t[3].error.startswith("timeout:")
+    assert "timeout_per_trial=2" in t[3].error
+    assert t[4].state is TrialState.FAILED and "exited with code 7" in t[4].error
 
 
 def test_promotions_resume_from_the_parent_checkpoint(tmp_path: Path) -> None:
@@ -302,6 +302,7 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     assert [t.number for t in after] == list(range(len(after)))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")
 def test_ctrl_c_stops_workers_cleanly_and_the_study_resumes(tmp_path: Path) -> None:
     proc, db = _launch(tmp_path, workers=2, sleep=1.0)

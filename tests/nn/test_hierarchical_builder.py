@@ -30,11 +30,11 @@ def test_parse_print_round_trip() -> None:
 
 
 def test_full_network_shapes_and_channels() -> None:
-    net = build_hierarchical(D2, channels=8, num_classes=5).eval()
-    out = net(torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    net = build_hierarchical(D2, channels=4, num_classes=5).eval()
+    out = net(torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
     assert out.shape == (2, 5) and torch.isfinite(out).all()
-    # two reductions on the main path (one per D1): 8 -> 16 -> 32 channels
-    assert net.classifier.in_features == 32
+    # two reductions on the main path (one per D1): 4 -> 8 -> 16 channels
+    assert net.classifier.in_features == 16
     n_cells = sum(isinstance(m, NB201Cell) for m in net.modules())
     assert n_cells == 2 * (4 + 1) + (4 + 2)  # D1: 2 C of 2 cells + 1 in D; D0: 2 C + 2 cells
     assert sum(isinstance(m, ReductionBlock) for m in net.modules()) == 4  # 2 per D

@@ -59,8 +59,10 @@ def test_golden_extremes() -> None:
     assert count_parameters(build_nb201(all3)) == pytest.approx(1.531546, abs=1e-12)
 
 
-@pytest.mark.parametrize("activation", ["ReLU", "Hardswish", "Mish"])
-@pytest.mark.parametrize(("n", "w", "res"), [(1, 4, 8), (3, 8, 16), (1, 16, 32)])
+@pytest.mark.parametrize(
+    ("activation", "n", "w", "res"),
+    [("ReLU", 1, 4, 8), ("Hardswish", 3, 8, 16), ("Mish", 1, 16, 32)],
+)
 def test_jahs_forward_shapes(activation: str, n: int, w: int, res: int) -> None:
     cfg = {
         "Op1": 2,

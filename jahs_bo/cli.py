@@ -1,0 +1,389 @@
+"""The ``jahs-bo`` command line: run a training script's search, inspect, export and plot it.
+
+::
+
+    jahs-bo run path/to/train.py:train --space space.json --n-trials 50 --workers 2 \\
+        --storage study.db [--study-name NAME] [--seed 0] [--direction maximize]
+    jahs-bo status --storage study.db [--study-name NAME]
+    jahs-bo best   --storage study.db [--study-name NAME] [--json]
+    jahs-bo export --storage study.db --format csv|json [--output trials.csv]
+    jahs-bo plot   --storage study.db [--output-dir plots/]
+
+``--space`` is a JSON file (``SearchSpace.to_json()`` output, or a ConfigSpace JSON file) or a
+factory ``module:function`` / ``path/to/file.py:function`` returning a ``SearchSpace``.
+Exit codes: 0 success, 2 bad input (the message names the path, function or field), 130 the
+search was interrupted with Ctrl-C (run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jahs_bo.exceptions import InputError, JahsBOError
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CLIError(InputError):
+    """A user error the CLI reports in one line with exit code 2."""
+
+
+# ------------------------------------------------------------------------------------------
+# Loading things the user names
+# ------------------------------------------------------------------------------------------
+
+
+def load_space(spec: str) -> Any:
+    """A :class:`~jahs_bo.spaces.SearchSpace` from a JSON file or a ``module:factory`` spec.
+
+    Raises:
+        CLIError: The file is missing or malformed, or the factory cannot be loaded or does not
+            return a ``SearchSpace``; the message names the file or function and the field.
+    """
+    from jahs_bo.spaces import SearchSpace
+
+    path = Path(spec).expanduser()
+    if spec.endswith(".json") or path.is_file():
+        if not path.is_file():
+            raise CLIError(f"space file {str(path)!r} does not exist")
+        text = path.read_text()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CLIError(
+                f"space file {str(path)!r} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                f"column {exc.colno}"
+            ) from None
+        if not isinstance(data, dict):
+            raise CLIError(
+                f"space file {str(path)!r} holds a JSON {type(data).__name__}; expected an object "
+                "as written by SearchSpace.to_json() or ConfigSpace"
+            )
+        if "format" not in data and isinstance(data.get("hyperparameters"), list):
+            return _configspace_json(path, text)  # a ConfigSpace file (no fidelities, no cells)
+        try:
+            return SearchSpace.from_json(text)
+        except JahsBOError as exc:
+            raise CLIError(f"space file {str(path)!r} is not a valid search space: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CLIError(
+                f"space file {str(path)!r} is not a valid search space: {type(exc).__name__}: {exc}"
+            ) from None
+    if ":" not in spec:
+        raise CLIError(f"--space {spec!r} is neither an existing JSON file nor 'module:factory'")
+    from jahs_bo.tuner import load_objective
+
+    factory = load_objective(spec)
+    try:
+        space = factory()
+    except Exception as exc:
+        raise CLIError(f"space factory {spec!r} raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(space, SearchSpace):
+        raise CLIError(
+            f"space factory {spec!r} returned a {type(space).__name__}, not a jahs_bo SearchSpace"
+        )
+    return space
+
+
+def _configspace_json(path: Path, text: str) -> Any:
+    from ConfigSpace import ConfigurationSpace
+
+    from jahs_bo.spaces import SearchSpace
+
+    try:
+        cs = ConfigurationSpace.from_json(path)
+    except Exception as exc:
+        raise CLIError(
+            f"space file {str(path)!r} looks like ConfigSpace JSON but does not load: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    return SearchSpace.from_configspace(cs)
+
+
+def _open(args: argparse.Namespace) -> Any:
+    """Load the study named by ``--storage`` / ``--study-name`` (the only one if unnamed)."""
+    from jahs_bo.storage import get_storage
+    from jahs_bo.study import load_study
+
+    db = Path(args.storage).expanduser()
+    if not db.is_file():
+        raise CLIError(f"storage file {str(db)!r} does not exist; give the --storage of a run")
+    storage = get_storage(db.resolve())
+    name = args.study_name
+    if name is None:
+        names = [s.name for s in storage.list_studies()]
+        if len(names) != 1:
+            raise CLIError(
+                f"{str(db)!r} holds {len(names)} studies {names}; choose one with --study-name"
+            )
+        name = names[0]
+    return load_study(name, storage)
+
+
+# ------------------------------------------------------------------------------------------
+# Commands
+# ------------------------------------------------------------------------------------------
+
+
+def _directions(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, str] | None]:
+    if args.objectives:
+        objectives = {}
+        for item in args.objectives:
+            name, _, direction = item.partition(":")
+            if direction not in ("minimize", "maximize") or not name:
+                raise CLIError(
+                    f"--objectives item {item!r} must look like name:minimize or name:maximize"
+                )
+            objectives[name] = direction
+        return None, objectives
+    return list(args.direction or ["minimize"]), None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jahs_bo.tuner import Tuner, load_objective, open_study
+
+    space = load_space(args.space)
+    load_objective(args.target)  # wrong path / missing function: exit 2 before anything starts
+    directions, objectives = _directions(args)
+    storage = Path(args.storage).expanduser().resolve()
+    name = args.study_name or args.target.rpartition(":")[2]
+    study = open_study(
+        space,
+        storage=storage,
+        study_name=name,
+        directions=directions,
+        objectives=objectives,
+        searcher=args.searcher,
+        scheduler=args.scheduler,
+        seed=args.seed,
+    )
+    tuner = Tuner(
+        study,
+        args.target,
+        n_workers=args.workers,
+        timeout_per_trial=args.timeout_per_trial,
+        progress=not args.no_progress,
+    )
+    tuner.run(args.n_trials)
+    _print_summary(study)
+    return EXIT_INTERRUPTED if tuner.interrupted else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from jahs_bo.progress import summarize
+
+    study = _open(args)
+    s = summarize(study.trials, study.directions)
+    table = Table(title=f"study {study.study_name}", show_header=False)
+    table.add_row("storage", str(Path(args.storage).resolve()))
+    table.add_row("directions", ", ".join(d.value for d in study.directions))
+    table.add_row("searcher", study.searcher.name)
+    table.add_row("trials", str(len(study.trials)))
+    for state in ("complete", "pruned", "failed", "running"):
+        table.add_row(f"  {state}", str(s[state]))
+    if s["best"] is not None:
+        table.add_row("best (first objective)", f"{s['best']:.6g} (trial {s['best_number']})")
+    Console().print(table)
+    return EXIT_OK
+
+
+def _trial_record(t: Any) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "trial_id": t.trial_id,
+        "state": t.state.value,
+        "values": list(t.values) if t.values is not None else None,
+        "config": t.config,
+        "fidelity": t.fidelity,
+        "parent_id": t.parent_id,
+        "intermediate": [[r.step, r.value] for r in t.intermediate],
+        "duration": t.duration,
+        "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
+        "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
+        "error": t.error,
+        "user_attrs": dict(t.user_attrs),
+    }
+
+
+def _best(study: Any) -> list[Any]:
+    return list(study.best_trials) if len(study.directions) > 1 else [study.best_trial]
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    study = _open(args)
+    best = _best(study)
+    if args.json:
+        print(json.dumps([_trial_record(t) for t in best], indent=2, default=_json_default))
+    else:
+        _print_summary(study)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    study = _open(args)
+    out = Path(args.output) if args.output else None
+    if args.format == "csv":
+        text = study.trials_dataframe().to_csv(index=False)
+    else:
+        doc = {
+            "study": study.study_name,
+            "directions": [d.value for d in study.directions],
+            "objective_names": list(study.objective_names or []),
+            "space": json.loads(study.space.to_json()),
+            "trials": [_trial_record(t) for t in study.trials],
+        }
+        text = json.dumps(doc, indent=2, default=_json_default, allow_nan=True)
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {len(study.trials)} trials to {out}")
+    return EXIT_OK
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from jahs_bo.plotting import plot_study
+
+    study = _open(args)
+    out_dir = Path(args.output_dir or (Path(args.storage).expanduser().parent / "plots"))
+    for path in plot_study(study, out_dir):
+        print(path)
+    return EXIT_OK
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def _print_summary(study: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from jahs_bo.exceptions import TrialNotFoundError
+
+    console = Console()
+    try:
+        best = _best(study)
+    except TrialNotFoundError:
+        console.print(f"study {study.study_name}: no complete trial yet", markup=False)
+        return
+    title = "best trial" if len(best) == 1 else f"Pareto front ({len(best)} trials)"
+    table = Table(title=f"{study.study_name}: {title}")
+    names = list(study.objective_names or []) or [
+        f"objective {i} ({d.value})" for i, d in enumerate(study.directions)
+    ]
+    table.add_column("trial", justify="right")
+    for n in names:
+        table.add_column(n, justify="right")
+    table.add_column("fidelity")
+    table.add_column("configuration")
+    for t in best:
+        table.add_row(
+            str(t.number),
+            *[f"{v:.6g}" if math.isfinite(v) else str(v) for v in t.values],
+            json.dumps(t.fidelity),
+            json.dumps(t.config),
+        )
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------
+# Argument parsing
+# ------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jahs-bo",
+        description="Joint architecture and hyperparameter search for training scripts.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def storage_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--storage", required=True, help="SQLite file of the study")
+        p.add_argument(
+            "--study-name", default=None, help="study in the file (default: the only one)"
+        )
+
+    run = sub.add_parser("run", help="run (or resume) a search over a training function")
+    run.add_argument("target", help="the training function: path/to/train.py:train or module:train")
+    run.add_argument("--space", required=True, help="space JSON file or module:factory")
+    run.add_argument(
+        "--n-trials", type=int, required=True, help="total trials the study should hold"
+    )
+    run.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    run.add_argument("--storage", required=True, help="SQLite file (created if missing)")
+    run.add_argument("--study-name", default=None, help="default: the function's name")
+    run.add_argument("--seed", type=int, default=None)
+    run.add_argument("--searcher", default=None, help="random, re, ls, ... (default: re)")
+    run.add_argument("--scheduler", default=None, help="asha, hyperband, bohb, sh, fifo")
+    run.add_argument(
+        "--direction",
+        action="append",
+        choices=["minimize", "maximize"],
+        help="one per objective, in order (default: minimize)",
+    )
+    run.add_argument(
+        "--objectives", nargs="+", help="named objectives, e.g. acc:maximize size:minimize"
+    )
+    run.add_argument("--timeout-per-trial", type=float, default=None, help="seconds")
+    run.add_argument("--no-progress", action="store_true", help="no live progress display")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="trial counts and the best value")
+    storage_args(status)
+    status.set_defaults(func=cmd_status)
+
+    best = sub.add_parser("best", help="the best trial (Pareto front for several objectives)")
+    storage_args(best)
+    best.add_argument("--json", action="store_true", help="print JSON")
+    best.set_defaults(func=cmd_best)
+
+    export = sub.add_parser("export", help="every trial as CSV or JSON")
+    storage_args(export)
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--output", default=None, help="file (default: standard output)")
+    export.set_defaults(func=cmd_export)
+
+    plot = sub.add_parser("plot", help="PNG plots of the study")
+    storage_args(plot)
+    plot.add_argument("--output-dir", default=None, help="default: plots/ beside the storage")
+    plot.set_defaults(func=cmd_plot)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``jahs-bo`` command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"jahs-bo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except JahsBOError as exc:
+        print(f"jahs-bo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("jahs-bo: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
