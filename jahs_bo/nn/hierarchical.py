@@ -11,9 +11,11 @@ nonterminals that follow it). The builder walks the tree and tracks the number o
 * ``Cell``: an NB201 cell whose 6 children are the operations on the edges ``1<-0, 2<-0, 2<-1,
   3<-0, 3<-1, 3<-2`` (node ``k`` sums its incoming edges).
 * ``resBlock`` / ``down``: NB201's residual reduction block (stride 2, channels doubled).
-* operations: ``id``, ``zero``, ``avg_pool``; convolution blocks are sequences of an activation
-  (``relu``, ``hardswish``, ``mish``), a convolution (``conv1x1``, ``conv3x3``, ``dconv3x3`` a
-  depthwise 3x3 convolution) and a normalisation (``batch``, ``instance``, ``layer``).
+* operations: ``id``, ``zero``, ``avg_pool`` (3x3), ``conv1x1``/``conv3x3`` (NB201's
+  ReLU-conv-BN, as in the flat NB201 grammar); convolution blocks of the hierarchical grammar are
+  sequences of an activation (``relu``, ``hardswish``, ``mish``), a bare convolution
+  (``conv1x1o``, ``conv3x3o``, ``dconv3x3o`` a depthwise 3x3 convolution) and a normalisation
+  (``batch``, ``instance``, ``layer``).
 
 The whole network is ``stem (3x3 conv to C channels + BN) -> derivation -> BN-ReLU -> global
 average pool -> linear``, like NB201's skeleton with the derivation in place of the stages.
@@ -35,7 +37,7 @@ from torch import nn
 
 from jahs_bo.exceptions import GrammarError, InvalidConfigError
 from jahs_bo.nn.nb201 import NB201Cell
-from jahs_bo.nn.ops import ReductionBlock, Zero, avg_pool_3x3, make_activation
+from jahs_bo.nn.ops import ActConvBN, ReductionBlock, Zero, avg_pool_3x3, make_activation
 
 _NB201_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 _LINEAR = re.compile(r"^(?:Linear|Sequential)(\d+)$")
@@ -105,32 +107,37 @@ def parse_blocks(text: str) -> Block:
 
 
 def to_block(derivation: Any) -> Block:
-    """Convert a derivation object or string into a :class:`Block` tree.
+    """Convert a derivation into a :class:`Block` tree.
 
-    Accepts a :class:`Block`, a functional-notation string (:func:`parse_blocks`), or any tree
-    whose nodes expose the symbols of their production (``.alternative`` / ``.symbols`` /
-    ``.production``: a sequence of symbols with ``.name`` and ``.terminal``) and their
-    ``.children`` (the derivations of the nonterminals, in order). The block name is the
-    production's terminals joined by ``"_"``; nonterminal children become child blocks.
+    Accepts a :class:`Block`, a functional-notation string (:func:`parse_blocks`), or a
+    :class:`jahs_bo.spaces.grammar.Derivation` (``symbol`` and ``children``, terminals as leaf
+    children). For a derivation, nodes with one child are transparent (``OPS -> "id"`` is the
+    ``id`` block), a node whose first child is a terminal is that building block applied to the
+    remaining children, and a node without such a head is its children in sequence.
+    For a grammar derivation *string*, parse it first with the domain
+    (``GrammarDomain.parse``) or pass it to :func:`build_hierarchical` with ``grammar=``.
     """
     if isinstance(derivation, Block):
         return derivation
     if isinstance(derivation, str):
         return parse_blocks(derivation)
-    symbols = None
-    for attr in ("alternative", "symbols", "production", "rhs"):
-        symbols = getattr(derivation, attr, None)
-        if symbols is not None:
-            break
-    children = list(getattr(derivation, "children", ()) or ())
-    if symbols is None:
-        name = getattr(derivation, "name", None) or getattr(derivation, "symbol", None)
-        if name is None:
-            raise InvalidConfigError(f"cannot read a derivation from {derivation!r}")
-        return Block(str(getattr(name, "name", name)), tuple(to_block(c) for c in children))
-    terms = [s.name for s in symbols if getattr(s, "terminal", False)]
-    sub = [c for c in children if not isinstance(c, str)]
-    return Block("_".join(terms), tuple(to_block(c) for c in sub))
+    children = getattr(derivation, "children", None)
+    symbol = getattr(derivation, "symbol", None)
+    if children is None or symbol is None:
+        raise InvalidConfigError(
+            f"cannot read a derivation from {type(derivation).__name__} {derivation!r}; pass a "
+            "Derivation, a Block or a 'Name(child, ...)' string"
+        )
+    node = derivation
+    while len(node.children) == 1:  # transparent single-child nodes
+        node = node.children[0]
+    if not node.children:
+        return Block(str(node.symbol))
+    first = node.children[0]
+    if not first.children:  # a terminal head: the building block
+        return Block(str(first.symbol), tuple(to_block(c) for c in node.children[1:]))
+    kids = tuple(to_block(c) for c in node.children)
+    return Block(f"Linear{len(kids)}", kids)
 
 
 # ------------------------------------------------------------------------------------------
@@ -158,12 +165,16 @@ def _norm(kind: str) -> Callable[[int], nn.Module]:
     }[kind]
 
 
+#: Bare convolutions (used inside conv blocks with an activation and a normalisation).
 _CONVS: dict[str, Callable[[int], nn.Module]] = {
-    "conv1x1": lambda c: nn.Conv2d(c, c, 1, bias=False),
-    "conv3x3": lambda c: nn.Conv2d(c, c, 3, padding=1, bias=False),
-    "dconv3x3": lambda c: nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+    "conv1x1o": lambda c: nn.Conv2d(c, c, 1, bias=False),
+    "conv3x3o": lambda c: nn.Conv2d(c, c, 3, padding=1, bias=False),
+    "dconv3x3o": lambda c: nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
 }
 _ALIASES = {
+    "dconv3x3": "dconv3x3o",
+    "nor_conv_3x3": "conv3x3",
+    "nor_conv_1x1": "conv1x1",
     "identity": "id",
     "skip": "id",
     "skip_connect": "id",
@@ -224,7 +235,8 @@ class _Builder:
         raise InvalidConfigError(
             f"unknown building block {block.name!r} in {_short(block)}; known: LinearK, "
             "SequentialK, ResidualK, Cell, resBlock, id, zero, avg_pool, relu, hardswish, mish, "
-            "conv1x1, conv3x3, dconv3x3, batch, instance, layer"
+            "conv1x1o, conv3x3o, dconv3x3o (bare), conv1x1, conv3x3 (ReLU-conv-BN), batch, "
+            "instance, layer"
         )
 
     def _leaf(self, name: str, c: int) -> nn.Module | None:
@@ -238,6 +250,8 @@ class _Builder:
             return make_activation(name)
         if name in _CONVS:
             return _CONVS[name](c)
+        if name in ("conv1x1", "conv3x3"):  # NB201's full ReLU-conv-BN operations
+            return ActConvBN(c, c, int(name[-1]), 1, self.activation_default)
         if name in ("batch", "instance", "layer"):
             return _norm(name)(c)
         return None
@@ -302,12 +316,37 @@ class HierarchicalNetwork(nn.Module):
 def build_hierarchical(
     derivation: Any,
     *,
+    grammar: Any = None,
     channels: int = 16,
     num_classes: int = 10,
     in_channels: int = 3,
     activation: str = "relu",
 ) -> HierarchicalNetwork:
-    """Build the network of a hierarchical-NB201 derivation (see :class:`HierarchicalNetwork`)."""
+    """Build the network of a grammar derivation (see :class:`HierarchicalNetwork`).
+
+    Args:
+        derivation: A :class:`~jahs_bo.spaces.grammar.Derivation`, a derivation string of
+            ``grammar`` (as stored in configurations), a :class:`Block` or a functional-notation
+            string.
+        grammar: A ``Grammar`` or ``GrammarDomain`` to parse a derivation string with.
+        channels: Stem width ``C``.
+        num_classes: Classifier outputs.
+        in_channels: Image channels.
+        activation: Activation of the reduction blocks, NB201 convolutions and the head.
+
+    Example:
+        >>> from jahs_bo.spaces import hierarchical_nb201_space
+        >>> space = hierarchical_nb201_space()
+        >>> arch = space.sample(np.random.default_rng(0))["arch"]
+        >>> net = build_hierarchical(arch, grammar=space.architectures["arch"])
+    """
+    if isinstance(derivation, str) and grammar is not None:
+        if hasattr(grammar, "parse"):
+            derivation = grammar.parse(derivation)
+        else:
+            from jahs_bo.spaces.grammar import parse_derivation
+
+            derivation = parse_derivation(grammar, derivation)
     return HierarchicalNetwork(
         derivation,
         channels=channels,

@@ -10,10 +10,10 @@ from jahs_bo.nn.hierarchical import Block, build_hierarchical, parse_blocks, to_
 from jahs_bo.nn.nb201 import NB201Cell
 from jahs_bo.nn.ops import ReductionBlock
 
-CB = "Linear3(relu, conv3x3, batch)"
+CB = "Linear3(relu, conv3x3o, batch)"
 CELL = (
-    f"Cell(id, {CB}, zero, avg_pool, Linear2({CB}, Linear3(mish, dconv3x3, layer)), "
-    "Linear1(Linear3(hardswish, conv1x1, instance)))"
+    f"Cell(id, {CB}, zero, avg_pool, Linear2({CB}, Linear3(mish, dconv3x3o, layer)), "
+    "Linear1(Linear3(hardswish, conv1x1o, instance)))"
 )
 C = f"Linear2({CELL}, {CELL})"
 D = f"Residual2({CELL}, resBlock, resBlock)"
@@ -68,3 +68,36 @@ def test_bad_derivations_name_the_block(text: str, fragment: str) -> None:
 def test_malformed_text() -> None:
     with pytest.raises(GrammarError, match="position"):
         parse_blocks("Linear2(id, ")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sampled_hierarchical_nb201_derivations_build_and_run(seed: int) -> None:
+    import numpy as np
+
+    from jahs_bo.spaces import hierarchical_nb201_space
+
+    space = hierarchical_nb201_space()
+    arch = space.sample(np.random.default_rng(seed))["arch"]
+    net = build_hierarchical(arch, grammar=space.architectures["arch"], channels=4).eval()
+    out = net(torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(seed)))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    # every D2 alternative holds exactly two D1 stages: two reductions on the main path
+    assert net.classifier.in_features == 4 * 4
+    assert sum(isinstance(m, NB201Cell) for m in net.modules()) >= 6
+
+
+def test_nb201_grammar_derivation_matches_the_nb201_table() -> None:
+    """The flat NB201 grammar (shared cell, N=5 per stage) builds NB201's network exactly."""
+    from jahs_bo.nn import build_nb201, count_parameters
+    from jahs_bo.spaces.grammar import nb201_cell_to_derivation, nb201_grammar
+
+    grammar = nb201_grammar()
+    # c10_params_M of these cells in benchmarks/data/nb201.csv.gz
+    table = {
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|": 0.802426,
+        "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|": 0.129306,
+    }
+    for cell, params in table.items():
+        net = build_hierarchical(nb201_cell_to_derivation(cell, grammar), grammar=grammar)
+        assert round(count_parameters(net), 6) == params
+        assert count_parameters(net) == count_parameters(build_nb201(cell))
