@@ -35,7 +35,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -674,53 +674,91 @@ class _Loop:
                 f"mp_context={mp_context!r} is not supported; use 'spawn' or 'forkserver'"
             )
         _check_picklable(self.fn)
-        ctx = multiprocessing.get_context(mp_context)
+        pools = _Pools(n_workers, multiprocessing.get_context(mp_context))
         hb = _Heartbeat(self.study.storage, self.study.grace_period)
         progress = self._progress()
-        futures: dict[Future[Any], Trial] = {}
-        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+        futures: dict[Future[Any], tuple[Trial, int]] = {}  # future -> (trial, pool generation)
         try:
             with hb, _maybe(progress):
                 while True:
                     while len(futures) < n_workers and self.can_start():
                         trial = self.start(hb)
-                        futures[pool.submit(self.fn, trial)] = trial
+                        futures[pools.submit(self.fn, trial)] = (trial, pools.generation)
                     if not futures:
                         break
                     done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
                     broken = False
                     for fut in done:
-                        trial = futures.pop(fut)
+                        trial, generation = futures.pop(fut)
                         try:
                             values = fut.result()
-                        except BrokenProcessPool as exc:
-                            broken = True
-                            values = _Failure(
-                                "worker process died while evaluating the objective "
-                                f"(killed, out of memory or crashed): {exc}"
-                            )
+                        except (BrokenProcessPool, CancelledError):
+                            broken |= generation == pools.generation
+                            values = _Failure(_DEAD_WORKER)
                         except self.catch as exc:
                             values = _Failure(_format_exception(exc))
                         except BaseException as exc:
                             self.finish(trial, _Failure(_format_exception(exc)), hb, progress)
                             raise
+                        else:
+                            pools.evaluated += generation == pools.generation
                         self.finish(trial, values, hb, progress)
-                    if broken:  # every other future of the dead pool fails too: start anew
-                        for fut, trial in list(futures.items()):
-                            del futures[fut]
-                            msg = "worker pool broke while this trial was running"
-                            self.finish(trial, _Failure(msg), hb, progress)
-                        _shutdown(pool)
-                        pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+                    if broken:  # the other trials of the dead pool come back failed too
+                        pools.restart()
         except KeyboardInterrupt:
-            _shutdown(pool)
+            pools.close(now=True)
             self.abort("interrupted by KeyboardInterrupt before the objective returned")
             raise
         except BaseException:
-            _shutdown(pool)
+            pools.close(now=True)
             self.abort("optimize stopped by an error before the objective returned")
             raise
-        pool.shutdown(wait=True)
+        pools.close(now=False)
+
+
+_DEAD_WORKER = (
+    "a worker process died while this trial was running (killed, out of memory or crashed); "
+    "the whole worker pool stops then, so trials running beside the dead one fail too"
+)
+
+
+class _Pools:
+    """The worker pool of a parallel ``optimize``, replaced when a worker process dies."""
+
+    def __init__(self, n_workers: int, ctx: Any) -> None:
+        self.n_workers = n_workers
+        self.ctx = ctx
+        self.pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+        self.generation = 0
+        self.evaluated = 0  # evaluations the current pool finished (returned or raised)
+        self.dead_in_a_row = 0  # pools in a row that broke before finishing any evaluation
+
+    def submit(self, fn: Callable[..., Any], trial: Trial) -> Future[Any]:
+        try:
+            return self.pool.submit(fn, trial)
+        except BrokenProcessPool:  # broke since the last wait(): its futures fail by themselves
+            self.restart()
+            return self.pool.submit(fn, trial)
+
+    def restart(self) -> None:
+        _shutdown(self.pool)
+        self.dead_in_a_row = self.dead_in_a_row + 1 if self.evaluated == 0 else 0
+        if self.dead_in_a_row >= 2:
+            raise InputError(
+                "worker processes die before finishing any evaluation. Guard the entry point "
+                "of a script that optimizes with n_workers > 1 by `if __name__ == '__main__':` "
+                "(workers re-import it), make the objective importable, or run with "
+                "n_workers=1 to see the objective's error"
+            )
+        self.pool = ProcessPoolExecutor(max_workers=self.n_workers, mp_context=self.ctx)
+        self.generation += 1
+        self.evaluated = 0
+
+    def close(self, now: bool) -> None:
+        if now:
+            _shutdown(self.pool)
+        else:
+            self.pool.shutdown(wait=True)
 
 
 @dataclass(frozen=True)
@@ -764,7 +802,7 @@ class _maybe:
 
 def _shutdown(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now: cancel queued work and end its worker processes."""
-    processes = list(getattr(pool, "_processes", {}).values())  # no public handle exists
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         if proc.is_alive():

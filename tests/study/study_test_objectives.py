@@ -19,8 +19,21 @@ def n_convs_or_crash(trial: Trial) -> float:
     return n_convs(trial)
 
 
-def dies_at_3(trial: Trial) -> float:
-    """Kills its worker process at trial 3 (as an out-of-memory kill would)."""
-    if trial.number == 3:
+def crash_odd_die_at_4(trial: Trial) -> float:
+    """:func:`n_convs_or_crash`, and trial 4 kills its worker (as an out-of-memory kill would)."""
+    if trial.number == 4:
         os._exit(3)
-    return n_convs(trial)
+    return n_convs_or_crash(trial)
+
+
+def always_dies(trial: Trial) -> float:
+    """Kills its worker at once, like a script without an ``if __name__ == '__main__'`` guard."""
+    os._exit(1)
+
+
+def sleeps(trial: Trial) -> float:
+    """Sleeps long enough to be interrupted."""
+    import time
+
+    time.sleep(60)
+    return 0.0
