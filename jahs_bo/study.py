@@ -18,7 +18,17 @@ another process) continues the study where it stopped.
   ``forkserver`` start method); only the main process asks and tells. ``fn`` and the trials travel
   to the workers by pickling, so ``fn`` must be a module-level function (or a picklable callable
   object) importable by a fresh interpreter: not a lambda, not a closure, not defined in an
-  interactive session.
+  interactive session; a script must guard its entry point with ``if __name__ == "__main__":``
+  (workers re-import it). A worker process that dies (killed, out of memory) fails the trials of
+  its pool, which is replaced; pools that die before finishing any evaluation twice in a row stop
+  ``optimize`` with an error saying why. Ctrl-C fails the running trials ("interrupted"), ends
+  the workers and re-raises ``KeyboardInterrupt``.
+
+Several processes may ask and tell on one SQLite study at once. The number of the next trial is
+the study's trial count; the searcher proposes for that number with every earlier trial (pending
+ones included) in view, and the storage creates the trial only if the number is still free;
+otherwise the study reads the trials again and proposes anew. Numbers are thus unique and gap-free,
+and no proposal overlooks an earlier trial.
 """
 
 from __future__ import annotations
