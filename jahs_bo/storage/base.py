@@ -18,8 +18,9 @@ by :meth:`Storage.record_heartbeat` (``Study.optimize`` does so from a backgroun
 
 * its owner runs on this host and the process is gone (``os.kill(pid, 0)`` raises
   ``ProcessLookupError``), or
-* its owner runs on another host and its last heartbeat is older than ``grace_period`` seconds
-  (``None`` turns this second check off).
+* its owner runs on another host (or in another process-id namespace of this host, such as
+  another container: ``system_attrs["owner_pid_namespace"]``) and its last heartbeat is older
+  than ``grace_period`` seconds (``None`` turns this second check off).
 
 Trials without an owner (created directly through a storage) are left alone. The study goes on:
 told trials are untouched, and the next ``ask`` proposes the next trial number. Limits: a process
@@ -45,6 +46,7 @@ from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState
 #: ``system_attrs`` keys written by the study and the storage for the dead-worker rule.
 OWNER_HOST = "owner_host"
 OWNER_PID = "owner_pid"
+OWNER_PID_NAMESPACE = "owner_pid_namespace"
 HEARTBEAT = "heartbeat"
 
 
@@ -125,9 +127,21 @@ def check_running(trial: Trial, action: str) -> None:
         )
 
 
+def _pid_namespace() -> str | None:
+    """The process-id namespace (Linux), so that containers sharing a host name stay apart."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
 def owner_attrs() -> dict[str, Any]:
     """The ``system_attrs`` that mark a trial as owned by the calling process."""
-    return {OWNER_HOST: socket.gethostname(), OWNER_PID: os.getpid()}
+    return {
+        OWNER_HOST: socket.gethostname(),
+        OWNER_PID: os.getpid(),
+        OWNER_PID_NAMESPACE: _pid_namespace(),
+    }
 
 
 def pid_alive(pid: int) -> bool:
@@ -150,7 +164,9 @@ def dead_worker_reason(trial: Trial, grace_period: float | None, now: float) -> 
     if host is None or pid is None:
         return None
     reason = f"worker died (pid {pid} on host {host}) before telling a result"
-    if host == socket.gethostname():
+    namespace = trial.system_attrs.get(OWNER_PID_NAMESPACE)
+    same_pids = namespace is None or namespace == _pid_namespace()
+    if host == socket.gethostname() and same_pids:
         if pid == os.getpid():
             return None
         return None if pid_alive(int(pid)) else reason

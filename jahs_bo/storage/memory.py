@@ -210,6 +210,7 @@ class InMemoryStorage(Storage):
             rec = self._record(trial_id)
             check_running(rec.trial, "report to")
             rec.reports[int(step)] = float(value)
+            rec.heartbeat = time.time()
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         with self._lock:

@@ -27,7 +27,14 @@ from jahs_bo.exceptions import (
     TrialStateError,
 )
 from jahs_bo.storage import InMemoryStorage, SQLiteStorage, Storage, get_storage
-from jahs_bo.storage.base import HEARTBEAT, OWNER_HOST, OWNER_PID, TrialNumberTakenError
+from jahs_bo.storage.base import (
+    HEARTBEAT,
+    OWNER_HOST,
+    OWNER_PID,
+    OWNER_PID_NAMESPACE,
+    TrialNumberTakenError,
+    owner_attrs,
+)
 from jahs_bo.types import Direction, IntermediateReport, TrialState
 
 SPACE_JSON = json.dumps({"format": "test", "version": 1})
@@ -186,6 +193,12 @@ def test_dead_worker_rule(storage: Storage) -> None:
         sid, {"x": 4}, system_attrs={OWNER_HOST: "elsewhere", OWNER_PID: 1}
     )
     ownerless = storage.create_trial(sid, {"x": 5})
+    other_container = storage.create_trial(  # same host name, other pid namespace, old beat
+        sid,
+        {"x": 7},
+        system_attrs={**owner_attrs(), OWNER_PID: dead, OWNER_PID_NAMESPACE: "pid:[1]"},
+    )
+    storage.record_heartbeat([other_container.trial_id], when=time.time() - 1000)
     storage.record_heartbeat([far_old.trial_id], when=time.time() - 1000)
     told = storage.create_trial(sid, {"x": 6}, system_attrs={OWNER_HOST: host, OWNER_PID: dead})
     storage.finish_trial(told.trial_id, TrialState.COMPLETE, [1.0, 2.0])
@@ -194,7 +207,7 @@ def test_dead_worker_rule(storage: Storage) -> None:
     assert [t.trial_id for t in failed] == [dead_here.trial_id]
     assert failed[0].error == f"worker died (pid {dead} on host {host}) before telling a result"
     failed = storage.fail_stale_trials(sid, grace_period=100.0)
-    assert [t.trial_id for t in failed] == [far_old.trial_id]
+    assert [t.trial_id for t in failed] == [far_old.trial_id, other_container.trial_id]
     assert "pid 1 on host elsewhere" in failed[0].error and "no heartbeat" in failed[0].error
     running = {t.trial_id for t in storage.get_trials(sid, states=["running"])}
     assert running == {alive_here.trial_id, mine.trial_id, far_new.trial_id, ownerless.trial_id}
