@@ -1,27 +1,45 @@
 """jahs-bo: Bayesian optimization for joint architecture and hyperparameter search.
 
 Start with :func:`create_study` over a :class:`~jahs_bo.spaces.SearchSpace`; see the README.
+
+The study, space and storage names are imported lazily: worker processes that only unpickle a
+:class:`Trial` do not pay for importing ConfigSpace, scipy or torch.
 """
 
 from __future__ import annotations
 
-from jahs_bo import searchers as searchers  # registers the built-in searchers
-from jahs_bo.exceptions import InputError, JahsBOError
-from jahs_bo.spaces import Fidelity, SearchSpace
-from jahs_bo.study import Study, create_study, load_study
+import importlib
+from typing import Any
+
+from jahs_bo.exceptions import InputError, JahsBOError, TrialStateError
 from jahs_bo.types import Direction, Trial, TrialState
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "create_study": "jahs_bo.study",
+    "load_study": "jahs_bo.study",
+    "Study": "jahs_bo.study",
+    "SearchSpace": "jahs_bo.spaces",
+    "Fidelity": "jahs_bo.spaces",
+    "InMemoryStorage": "jahs_bo.storage",
+    "SQLiteStorage": "jahs_bo.storage",
+    "get_storage": "jahs_bo.storage",
+    "tune": "jahs_bo.tuner",
+}
+
 __all__ = [
     "Direction",
-    "Fidelity",
     "InputError",
     "JahsBOError",
-    "SearchSpace",
-    "Study",
     "Trial",
     "TrialState",
-    "create_study",
-    "load_study",
+    "TrialStateError",
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jahs_bo' has no attribute {name!r}")
