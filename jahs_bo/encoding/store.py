@@ -16,6 +16,7 @@ from hashlib import blake2b
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from jahs_bo.encoding.wl import Direction, wl_features
 from jahs_bo.exceptions import InputError
@@ -34,6 +35,7 @@ class _Level:
         self.rows: list[tuple[np.ndarray, np.ndarray]] = []
         self.sqnorm: list[float] = []
         self._csr: sp.csr_matrix | None = None
+        self._empty: np.ndarray | None = None
 
     def append(self, counts: dict[str, int]) -> None:
         cols = np.fromiter(
@@ -46,7 +48,9 @@ class _Level:
 
     def empty(self) -> np.ndarray:
         """Boolean mask of rows without features."""
-        return np.asarray(self.sqnorm) == 0
+        if self._empty is None or len(self._empty) != len(self.sqnorm):
+            self._empty = np.asarray(self.sqnorm) == 0
+        return self._empty
 
     def matrix(self) -> sp.csr_matrix:
         """Unit-norm rows (empty rows stay zero), ``n x n_features``."""
@@ -219,8 +223,10 @@ class ArchitectureStore:
         lev = self._levels[level]
         m = lev.matrix()
         a, b = m[rows1], m[rows2]
-        if m.shape[1] <= _DENSE_FEATURES:  # BLAS on dense rows beats sparse products
-            k = a.toarray() @ b.toarray().T
+        if m.shape[1] <= _DENSE_FEATURES:
+            # dense rows through torch's BLAS (which honours torch.set_num_threads; numpy's
+            # multi-threaded BLAS is ~10x slower on a loaded 2-core machine)
+            k = (torch.from_numpy(a.toarray()) @ torch.from_numpy(b.toarray()).T).numpy()
         else:
             k = np.asarray(a @ b.toarray().T)
         empty = lev.empty()

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+import torch
 from botorch.models.kernels.categorical import CategoricalKernel
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.constraints import GreaterThan
@@ -47,9 +48,20 @@ def matern_kernel(dims: Sequence[int]) -> Kernel:
     )
 
 
+class _CategoricalKernel(CategoricalKernel):
+    """botorch's ``CategoricalKernel`` with an ``O(n)`` diagonal (botorch forms ``n x n``)."""
+
+    def forward(self, x1, x2, diag: bool = False, last_dim_is_batch: bool = False, **params):
+        if diag and not last_dim_is_batch:
+            x1, x2 = torch.broadcast_tensors(x1, x2)
+            dists = ((x1 != x2) / self.lengthscale).mean(-1)
+            return torch.exp(-dists)
+        return super().forward(x1, x2, diag=diag, last_dim_is_batch=last_dim_is_batch)
+
+
 def categorical_kernel(dims: Sequence[int]) -> Kernel:
     """botorch's ``CategoricalKernel`` (one lengthscale per categorical column)."""
-    return CategoricalKernel(
+    return _CategoricalKernel(
         ard_num_dims=len(dims),
         active_dims=list(dims),
         lengthscale_constraint=GreaterThan(1e-6),

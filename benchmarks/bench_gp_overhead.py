@@ -1,0 +1,154 @@
+"""ask() overhead of the GP searcher versus the number of observations.
+
+Prints a table of the median/max seconds per ``GPSearcher.suggest`` on the NB201 space and the
+JAHS-Bench-201 joint space (NB201 cell + 4 hyperparameters + 4 fidelities) after ``n``
+observations. Each measured ask adds one observation, as in a real study, so warm starts and
+caches are in their steady state. The machine is shared, so a fixed numeric baseline (a
+1000 x 1000 double Cholesky on one thread) is timed in the same run and every ask time is also
+given as a ratio to it. ``--optuna PYTHON`` also times Optuna's ``GPSampler`` on an 8-dimensional
+mixed space in that interpreter (e.g. ``benchmarks/peers/envs/optuna/bin/python``).
+
+Usage::
+
+    python -m benchmarks.bench_gp_overhead --sizes 50 200 1000 --asks 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from jahs_bo.searchers.gp import GPSearcher
+from jahs_bo.spaces import jahs_bench_201_space, nb201_space
+from jahs_bo.types import Trial, TrialState
+
+DATA = Path(__file__).resolve().parent / "data" / "nb201.csv.gz"
+
+
+def _accuracy_table() -> dict[str, float]:
+    df = pd.read_csv(DATA, usecols=["arch_str", "c10v_valid_acc_200"])
+    return dict(zip(df.arch_str, df.c10v_valid_acc_200, strict=True))
+
+
+def _objective(space, acc: dict[str, float]):
+    """NB201 accuracy; on the joint space shaped by learning rate and fidelity (synthetic)."""
+
+    def f(config: dict, fidelity: dict) -> float:
+        value = acc[config["arch"]]
+        if "LearningRate" in config:
+            value -= 4.0 * (np.log10(config["LearningRate"]) + 1.0) ** 2
+            value -= 1.0 if config["Activation"] == "Mish" else 0.0
+            value *= 1.0 - 0.5 * np.exp(-fidelity["epoch"] / 40.0)
+        return float(value)
+
+    return f
+
+
+def _trial(i: int, space, config: dict, rng: np.random.Generator, f) -> Trial:
+    fid = {}
+    for name, fi in space.fidelities.items():
+        fid[name] = fi.unnormalize(float(rng.random()))
+    return Trial(i, i, config, fid, TrialState.COMPLETE, (f(config, space.validate_fidelity(fid)),))
+
+
+def time_asks(space, n: int, asks: int, f, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    trials = [_trial(i, space, c, rng, f) for i, c in enumerate(space.sample_many(n, rng))]
+    searcher = GPSearcher(space, ["maximize"])
+    searcher.suggest(trials, [], np.random.default_rng((seed, 10**6)))  # cold fit, not measured
+    out = []
+    for k in range(asks):
+        trials.append(_trial(len(trials), space, space.sample(rng), rng, f))
+        t0 = time.perf_counter()
+        searcher.suggest(trials, [], np.random.default_rng((seed, k)))
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def cholesky_baseline(repeats: int = 5) -> float:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    a = torch.randn(1000, 1000, dtype=torch.double, generator=torch.Generator().manual_seed(0))
+    a = a @ a.T + 1000 * torch.eye(1000, dtype=torch.double)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.linalg.cholesky(a)
+        times.append(time.perf_counter() - t0)
+    torch.set_num_threads(before)
+    return statistics.median(times)
+
+
+_OPTUNA = r"""
+import json, sys, time, statistics, warnings
+import optuna
+warnings.simplefilter("ignore")
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+n, asks = int(sys.argv[1]), int(sys.argv[2])
+def space(t):
+    return (t.suggest_float("a", 1e-4, 1, log=True), t.suggest_float("b", 0, 1),
+            t.suggest_float("c", 0, 1), t.suggest_int("d", 1, 8), t.suggest_int("e", 16, 512, log=True),
+            t.suggest_categorical("f", ["x", "y", "z"]), t.suggest_categorical("g", ["p", "q"]),
+            t.suggest_float("h", -1, 1))
+def f(t):
+    a, b, c, d, e, cat, g, h = space(t)
+    return (b - .3) ** 2 + c * h + d / 8 + (cat == "x") + 0.1 * (g == "p")
+study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0))
+rs = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+rs.optimize(f, n_trials=n)
+study.add_trials(rs.trials)
+times = []
+for _ in range(asks):
+    t0 = time.perf_counter(); t = study.ask(); space(t); times.append(time.perf_counter() - t0)
+    study.tell(t, f(t))
+print(json.dumps(times))
+"""
+
+
+def optuna_times(python: str, n: int, asks: int) -> list[float]:
+    out = subprocess.run(
+        [python, "-c", _OPTUNA, str(n), str(asks)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000])
+    parser.add_argument("--asks", type=int, default=5)
+    parser.add_argument("--spaces", nargs="+", default=["nb201", "jahs_bench_201"])
+    parser.add_argument("--optuna", default=None, help="python with optuna installed")
+    args = parser.parse_args(argv)
+    acc = _accuracy_table()
+    spaces = {"nb201": nb201_space, "jahs_bench_201": jahs_bench_201_space}
+    base = cholesky_baseline()
+    print(f"baseline: 1000x1000 Cholesky, 1 thread: {base * 1e3:.1f} ms")
+    print(f"{'sampler':<22}{'n':>6}{'median s':>10}{'max s':>8}{'x base':>9}")
+    for name in args.spaces:
+        space = spaces[name]()
+        f = _objective(space, acc)
+        for n in args.sizes:
+            t = time_asks(space, n, args.asks, f)
+            med = statistics.median(t)
+            print(
+                f"{'gp/' + name:<22}{n:>6}{med:>10.3f}{max(t):>8.2f}{med / base:>9.1f}", flush=True
+            )
+    if args.optuna:
+        for n in args.sizes:
+            t = optuna_times(args.optuna, n, args.asks)
+            med = statistics.median(t)
+            print(f"{'optuna-gp/mixed8':<22}{n:>6}{med:>10.3f}{max(t):>8.2f}{med / base:>9.1f}")
+    print(f"baseline (end of run): {cholesky_baseline() * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
