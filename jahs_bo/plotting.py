@@ -58,35 +58,59 @@ def _primary_fidelity(trials: Sequence[Trial]) -> str | None:
     return None
 
 
+def _full_fidelity(study: Any) -> dict[str, float]:
+    try:
+        return dict(study.space.max_fidelity())
+    except AttributeError:
+        return {}
+
+
+def _at_full(study: Any, trials: Sequence[Trial]) -> list[Trial]:
+    """Complete trials at the space's full fidelity, or every complete trial if none is
+    (the rule of ``Study.best_trial``)."""
+    done = _complete(trials)
+    full = _full_fidelity(study)
+    top = [t for t in done if all(t.fidelity.get(k) == v for k, v in full.items())]
+    return top or done
+
+
 def plot_incumbent(study: Any, path: str | Path, objective: int = 0) -> Path:
-    """Every trial's value and the incumbent (best so far) against the trial number."""
+    """Every trial's value (coloured by fidelity) and the incumbent against the trial number.
+
+    The incumbent is the best value among trials at the full fidelity (when a trial ran at it;
+    otherwise among all complete trials), as ``Study.best_trial`` defines it.
+    """
     plt = _pyplot()
     trials = study.trials
     direction = study.directions[objective]
-    name = _objective_label(study, objective)
+    fid = _primary_fidelity(trials)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for state, color in _STATE_COLORS.items():
+    done = _complete(trials)
+    levels = sorted({float(t.fidelity.get(fid, 0)) for t in done}) if fid else [0.0]
+    cmap = plt.get_cmap("viridis")
+    for i, level in enumerate(levels):
         pts = [
             (t.number, t.values[objective])
-            for t in trials
-            if t.state.value == state and t.values and math.isfinite(t.values[objective])
+            for t in done
+            if (not fid or float(t.fidelity.get(fid, 0)) == level)
+            and math.isfinite(t.values[objective])
         ]
         if pts:
             x, y = zip(*pts, strict=True)
-            ax.scatter(x, y, s=14, alpha=0.6, color=color, label=f"{state} trials")
-    done = sorted(_complete(trials), key=lambda t: t.number)
-    if done:
-        x = [t.number for t in done]
-        ax.step(
-            x,
-            incumbent_curve([t.values[objective] for t in done], direction),
-            where="post",
-            color="black",
-            lw=2,
-            label="incumbent",
-        )
-    ax.set_xlabel("trial number")
-    ax.set_ylabel(name)
+            color = cmap(i / max(len(levels) - 1, 1))
+            label = f"{fid} = {level:g}" if fid else "complete trials"
+            ax.scatter(x, y, s=14, alpha=0.7, color=color, label=label)
+    for t in trials:
+        if t.state is TrialState.PRUNED and t.values and math.isfinite(t.values[objective]):
+            ax.scatter(t.number, t.values[objective], marker="x", s=18, color="tab:orange")
+    n_failed = sum(t.state is TrialState.FAILED for t in trials)
+    best = sorted(_at_full(study, trials), key=lambda t: t.number)
+    if best:
+        x = [t.number for t in best] + [max(t.number for t in trials)]
+        y = list(incumbent_curve([t.values[objective] for t in best], direction))
+        ax.step(x, [*y, y[-1]], where="post", color="black", lw=2, label="incumbent")
+    ax.set_xlabel("trial number" + (f" ({n_failed} failed, not shown)" if n_failed else ""))
+    ax.set_ylabel(_objective_label(study, objective))
     ax.set_title(f"{study.study_name}: incumbent over trials")
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
@@ -97,7 +121,8 @@ def plot_incumbent_over_cost(study: Any, path: str | Path, objective: int = 0) -
     """Incumbent against cumulative cost: wall-clock seconds and, with a fidelity, its sum.
 
     Cost of a trial is its duration (seconds) and, for the right panel, the value of its first
-    fidelity minus the parent's (a promotion that resumes only pays for the new epochs).
+    fidelity minus the parent's (a promotion that resumes only pays for the new epochs). Trials
+    are taken in completion order; the incumbent follows the rule of :func:`plot_incumbent`.
     """
     plt = _pyplot()
     trials = sorted(
@@ -109,10 +134,8 @@ def plot_incumbent_over_cost(study: Any, path: str | Path, objective: int = 0) -
     by_id = {t.trial_id: t for t in study.trials}
     ncols = 2 if fid else 1
     fig, axes = plt.subplots(1, ncols, figsize=(6 * ncols, 4.5), squeeze=False)
-    vals = [
-        t.values[objective] if t.state is TrialState.COMPLETE and t.values else math.nan
-        for t in trials
-    ]
+    eligible = {t.trial_id for t in _at_full(study, trials)}
+    vals = [t.values[objective] if t.trial_id in eligible else math.nan for t in trials]
     inc = incumbent_curve(vals, direction)
     seconds = np.cumsum([t.duration or 0.0 for t in trials])
     axes[0, 0].step(seconds, inc, where="post", color="black")
@@ -223,7 +246,7 @@ def plot_study(study: Any, out_dir: str | Path) -> list[Path]:
 
 def _objective_label(study: Any, k: int) -> str:
     names = getattr(study, "objective_names", None)
-    name = names[k] if names else f"objective {k}"
+    name = names[k] if names else ("value" if len(study.directions) == 1 else f"objective {k}")
     return f"{name} ({study.directions[k].value})"
 
 

@@ -99,6 +99,9 @@ class TrialContext:
         checkpoint_dir: A directory that belongs to this configuration (the same for every
             trial of the same configuration, so promotions find the parent's files). Created
             before the function is called.
+        max_fidelity: The space's largest fidelity values (e.g. to set a learning-rate
+            schedule that does not depend on the fidelity a trial runs at, so a resumed run
+            continues exactly as an uninterrupted one would).
     """
 
     def __init__(
@@ -110,7 +113,9 @@ class TrialContext:
         fidelity: FidelityValues,
         previous_fidelity: FidelityValues | None,
         checkpoint_dir: Path,
+        max_fidelity: FidelityValues | None = None,
         reporter: Callable[[int, float], bool],
+        attr_setter: Callable[[str, Any], None] | None = None,
     ) -> None:
         self.trial_id = trial_id
         self.number = number
@@ -118,7 +123,9 @@ class TrialContext:
         self.fidelity = fidelity
         self.previous_fidelity = previous_fidelity
         self.checkpoint_dir = checkpoint_dir
+        self.max_fidelity = dict(max_fidelity or {})
         self._reporter = reporter
+        self._attr_setter = attr_setter
         self.last_report: tuple[int, float] | None = None
 
     def report(self, step: int, value: float) -> None:
@@ -137,6 +144,24 @@ class TrialContext:
             return  # a NaN report is kept out of the study; the final value decides
         if self._reporter(int(step), value):
             raise TrialPruned(f"trial {self.number} pruned at step {step} (value {value:g})")
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store a JSON value on the trial (e.g. a test accuracy or a parameter count).
+
+        Raises:
+            InputError: ``value`` is not JSON-serialisable.
+        """
+        import json
+
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"user attribute {key!r}={value!r} is not JSON-serialisable; store numbers, "
+                "strings, lists or dicts"
+            ) from None
+        if self._attr_setter is not None:
+            self._attr_setter(str(key), value)
 
     def __repr__(self) -> str:
         return (
@@ -274,6 +299,7 @@ class _Task:
     fidelity: FidelityValues
     previous_fidelity: FidelityValues | None
     checkpoint_dir: str
+    max_fidelity: FidelityValues | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +312,12 @@ class _Outcome:
     last_report: tuple[int, float] | None = None
 
 
-def _call(fn: Callable[..., Any], task: _Task, reporter: Callable[[int, float], bool]) -> _Outcome:
+def _call(
+    fn: Callable[..., Any],
+    task: _Task,
+    reporter: Callable[[int, float], bool],
+    attr_setter: Callable[[str, Any], None] | None = None,
+) -> _Outcome:
     """Run ``fn(config, ctx)`` and turn exceptions into outcomes (KeyboardInterrupt propagates)."""
     ckpt = Path(task.checkpoint_dir)
     ckpt.mkdir(parents=True, exist_ok=True)
@@ -297,7 +328,9 @@ def _call(fn: Callable[..., Any], task: _Task, reporter: Callable[[int, float], 
         fidelity=dict(task.fidelity),
         previous_fidelity=None if task.previous_fidelity is None else dict(task.previous_fidelity),
         checkpoint_dir=ckpt,
+        max_fidelity=task.max_fidelity,
         reporter=reporter,
+        attr_setter=attr_setter,
     )
     try:
         values = fn(dict(task.config), ctx)
@@ -373,7 +406,9 @@ def _worker_main(
             return
         if kind == "exit":
             return
-        outcome = _call(fn, _Task(**payload), reporter)
+        outcome = _call(
+            fn, _Task(**payload), reporter, lambda k, v: conn.send(("user_attr", (k, v)))
+        )
         conn.send(
             (
                 "result",
@@ -473,6 +508,10 @@ class Tuner:
         threads_per_worker: ``torch.set_num_threads`` in each worker (``None``: CPUs / workers).
         progress: A progress display (see :mod:`jahs_bo.progress`), ``True`` for the default
             rich display, or ``None``/``False`` for none.
+        enqueue: Configurations to evaluate first (e.g. the default configuration, as a
+            baseline), each a config or a ``(config, fidelity)`` pair (fidelity ``None``: the
+            full fidelity). One already in the study (running or counted) is not run again, so
+            a resumed search does not repeat them.
     """
 
     def __init__(
@@ -485,6 +524,7 @@ class Tuner:
         checkpoint_root: str | Path | None = None,
         threads_per_worker: int | None = None,
         progress: Any = None,
+        enqueue: Sequence[Config | tuple[Config, FidelityValues | None]] = (),
     ) -> None:
         if int(n_workers) != n_workers or n_workers < 1:
             raise InputError(f"n_workers must be a positive integer, got {n_workers!r}")
@@ -513,11 +553,35 @@ class Tuner:
             progress = RichProgress()
         self.progress = progress or None
         self.interrupted = False
+        self.enqueued: list[tuple[Config, FidelityValues]] = []
+        for item in enqueue:
+            config, fidelity = item if isinstance(item, tuple) else (item, None)
+            self.enqueued.append(
+                (
+                    study.space.validate(config),
+                    study.space.validate_fidelity(fidelity or study.space.max_fidelity()),
+                )
+            )
 
     # ------------------------------------------------------------------ helpers
 
     def counted(self) -> int:
         return sum(counts_towards_budget(t) for t in self.study.trials)
+
+    def _ask(self) -> Trial:
+        """The next trial: the first enqueued configuration not in the study yet, else the
+        study's proposal."""
+        if self.enqueued:
+            space = self.study.space
+            present = {
+                (space.config_key(t.config), tuple(sorted(t.fidelity.items())))
+                for t in self.study.trials
+                if t.state is TrialState.RUNNING or counts_towards_budget(t)
+            }
+            for config, fidelity in self.enqueued:
+                if (space.config_key(config), tuple(sorted(fidelity.items()))) not in present:
+                    return self.study.ask(config, fidelity=fidelity)
+        return self.study.ask()
 
     def checkpoint_dir(self, config: Config) -> Path:
         space = self.study.space
@@ -538,6 +602,7 @@ class Tuner:
             fidelity=dict(trial.fidelity),
             previous_fidelity=dict(prev) if prev else None,
             checkpoint_dir=str(self.checkpoint_dir(trial.config)),
+            max_fidelity=dict(self.study.space.max_fidelity()),
         )
 
     def _report(self, trial: Trial, step: int, value: float) -> bool:
@@ -606,12 +671,17 @@ class Tuner:
 
     def _run_in_process(self, n_trials: int) -> None:
         while self._want_more(n_trials, 0):
-            trial = self.study.ask()
+            trial = self._ask()
             task = self._task(trial)
             if self.progress is not None:
                 self.progress.trial_started(self.study, trial, running=1)
             try:
-                outcome = _call(self.fn, task, lambda s, v, t=trial: self._report(t, s, v))
+                outcome = _call(
+                    self.fn,
+                    task,
+                    lambda s, v, t=trial: self._report(t, s, v),
+                    lambda k, v, t=trial: self.study.set_trial_user_attr(t, k, v),
+                )
             except KeyboardInterrupt:
                 self.interrupted = True
                 self.study.tell(
@@ -637,7 +707,7 @@ class Tuner:
                 # hand out new trials to idle, ready workers
                 for w in workers:
                     if w.trial is None and w.ready and self._want_more(n_trials, len(busy)):
-                        trial = self.study.ask()
+                        trial = self._ask()
                         w.start(trial, self._task(trial))
                         busy.append(w)
                         if self.progress is not None:
@@ -686,6 +756,9 @@ class Tuner:
                 raise ObjectiveLoadError(
                     f"a worker could not load the training function: {payload}"
                 )
+            elif kind == "user_attr" and w.trial is not None:
+                key, value = payload
+                self.study.set_trial_user_attr(w.trial, key, value)
             elif kind == "report" and w.trial is not None:
                 step, value = payload
                 conn.send(("decision", self._report(w.trial, step, value)))
@@ -753,6 +826,7 @@ def tune(
     checkpoint_root: str | Path | None = None,
     threads_per_worker: int | None = None,
     progress: bool | Any = False,
+    enqueue: Sequence[Config | tuple[Config, FidelityValues | None]] = (),
     **study_kwargs: Any,
 ) -> Any:
     """Create or resume a study and run ``objective(config, ctx)`` until it holds ``n_trials``.
@@ -781,6 +855,7 @@ def tune(
             SQLite file, see :func:`checkpoint_root_for`).
         threads_per_worker: Torch threads per worker (default: CPUs / workers).
         progress: ``True`` for a live rich display, or a progress object.
+        enqueue: Configurations to evaluate first (see :class:`Tuner`).
         **study_kwargs: Passed on to :func:`jahs_bo.study.create_study`.
 
     Returns:
@@ -807,6 +882,7 @@ def tune(
         checkpoint_root=checkpoint_root,
         threads_per_worker=threads_per_worker,
         progress=progress,
+        enqueue=enqueue,
     )
     tuner.run(n_trials)
     if tuner.interrupted:

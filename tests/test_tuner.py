@@ -316,3 +316,80 @@ def test_ctrl_c_stops_workers_cleanly_and_the_study_resumes(tmp_path: Path) -> N
     interrupted = [t for t in trials if t.state is TrialState.FAILED]
     assert interrupted and all(t.error.startswith("interrupted") for t in interrupted)
     assert not any(counts_towards_budget(t) for t in interrupted)
+
+
+def with_attrs(config: dict, ctx: TrialContext) -> float:
+    ctx.set_user_attr("seen_max", ctx.max_fidelity)
+    return config["x"]
+
+
+def test_enqueued_configs_run_first_once_and_user_attrs_are_stored(tmp_path: Path) -> None:
+    baseline = {"x": 0.25}
+    kwargs = dict(
+        storage=tmp_path / "s.db", study_name="q", searcher="random", seed=0, enqueue=[baseline]
+    )
+    study = tune(with_attrs, make_space(), n_trials=3, **kwargs)
+    first = study.trials[0]
+    assert first.config == baseline and first.fidelity == {"epochs": 9}
+    assert first.user_attrs["seen_max"] == {"epochs": 9}
+    # resuming does not evaluate the enqueued configuration again
+    study = tune(with_attrs, make_space(), n_trials=5, **kwargs)
+    assert sum(t.config == baseline for t in study.trials) == 1
+    assert len(study.trials) == 5
+
+
+DIGITS = HERE.parents[1] / "examples" / "digits"
+
+
+def test_digits_training_resumes_exactly(tmp_path: Path) -> None:
+    """Training 1 epoch and resuming to 2 gives the model of 2 uninterrupted epochs."""
+    train = load_objective(f"{DIGITS / 'train.py'}:train")
+    DEFAULT_CONFIG = load_objective(f"{DIGITS / 'train.py'}:digits_space").__globals__[
+        "DEFAULT_CONFIG"
+    ]
+
+    def ctx(d: Path, epochs: int, prev: int | None) -> TrialContext:
+        d.mkdir(exist_ok=True)
+        return TrialContext(
+            trial_id=0,
+            number=0,
+            config=DEFAULT_CONFIG,
+            fidelity={"epochs": epochs},
+            previous_fidelity=None if prev is None else {"epochs": prev},
+            checkpoint_dir=d,
+            max_fidelity={"epochs": 27},
+            reporter=lambda step, value: False,
+        )
+
+    resumed = tmp_path / "resumed"
+    train(DEFAULT_CONFIG, ctx(resumed, 1, None))
+    acc_resumed = train(DEFAULT_CONFIG, ctx(resumed, 2, 1))
+    acc_straight = train(DEFAULT_CONFIG, ctx(tmp_path / "straight", 2, None))
+    assert acc_resumed == acc_straight
+    import torch
+
+    a = torch.load(resumed / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])
+
+
+@pytest.mark.slow
+def test_digits_example_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    cmd = [
+        sys.executable, str(DIGITS / "run.py"), "--n-trials", "14", "--max-epochs", "9",
+        "--storage", str(db), "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "validation accuracy: default" in proc.stdout
+    study = load_study("digits", db)
+    assert len(study.trials) == 14
+    assert study.trials[0].fidelity == {"epochs": 9}  # the default configuration, enqueued
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "digits_fidelity_usage.png",
+        "digits_incumbent.png",
+        "digits_incumbent_cost.png",
+    ]
+    assert study.best_value >= study.trials[0].value
