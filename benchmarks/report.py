@@ -14,6 +14,7 @@ import contextlib
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -67,6 +68,25 @@ def hv_regret_curves(df: pd.DataFrame, problem: Problem) -> pd.DataFrame:
         run["regret"] = [hv_true - hypervolume(Y[: i + 1], front) for i in range(len(Y))]
         out.append(run)
     return pd.concat(out, ignore_index=True)
+
+
+def aggregate_curves(df: pd.DataFrame, out: Path, optimizers: Sequence[str]) -> list[Path]:
+    """Write ``out/curves_<optimizer>.csv.gz`` (all problems and seeds of one optimizer).
+
+    Per-run CSVs stay out of git (``benchmarks/results/**/runs/``); these files are what a results
+    folder commits, and :func:`load_curves` reads them back. The gzip header carries no time stamp,
+    so unchanged curves give an unchanged file.
+    """
+    paths = []
+    for optimizer in optimizers:
+        g = df[df["optimizer"] == optimizer]
+        if g.empty:
+            raise ValueError(f"no curves of optimizer {optimizer!r} to aggregate")
+        g = g.sort_values(["problem", "seed", "eval"])
+        path = out / f"curves_{optimizer}.csv.gz"
+        g.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
+        paths.append(path)
+    return paths
 
 
 # ---------------------------------------------------------------------- statistics
@@ -283,10 +303,13 @@ def write_report(
     title: str | None = None,
     checkpoints: Sequence[int] = CHECKPOINTS,
     notes: str | None = None,
+    aggregate: Sequence[str] = (),
+    report_command: str | None = None,
 ) -> Path:
     """Write ``results.md`` and the PNGs into ``out``; returns the markdown path."""
     df = load_curves(inputs)
     out.mkdir(parents=True, exist_ok=True)
+    aggregate_curves(df, out, aggregate)
     if command is None:  # the harness appends every invocation to <runs>/commands.log
         logs = [p / "commands.log" for p in map(Path, inputs) if (p / "commands.log").exists()]
         command = "".join(log.read_text() for log in logs) or None
@@ -306,7 +329,8 @@ def write_report(
         )
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     vers = ", ".join(f"{k} {v}" for k, v in versions().items())
-    peers = peer_versions()
+    used = set(df["optimizer"])
+    peers = {env: v for env, v in peer_versions().items() if any(o.startswith(env) for o in used)}
     lines = [
         f"# {title or 'Benchmark results'}",
         "",
@@ -320,9 +344,12 @@ def write_report(
         lines += ["", "Reproduce:", "", "```", command.strip(), "```"]
     lines += [
         "",
-        "Report: `python -m benchmarks.report "
-        + " ".join(str(i) for i in inputs)
-        + f" --out {out}`",
+        "Report: `"
+        + (
+            report_command
+            or f"python -m benchmarks.report {' '.join(map(str, inputs))} --out {out}"
+        )
+        + "`",
         "",
         EXPLAIN,
         "",
@@ -351,6 +378,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--title", help="title of results.md")
     parser.add_argument("--notes", help="markdown file whose text goes above the tables")
     parser.add_argument(
+        "--aggregate",
+        default="",
+        help="optimizers whose curves to write to OUT/curves_<optimizer>.csv.gz (comma-separated)",
+    )
+    parser.add_argument(
         "--checkpoints",
         default=",".join(map(str, CHECKPOINTS)),
         help="evaluation counts (or full-fidelity equivalents) of the table columns",
@@ -361,7 +393,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = Path(args.command_file).read_text()
     checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
     notes = Path(args.notes).read_text() if args.notes else None
-    path = write_report(args.inputs, Path(args.out), command, args.title, checkpoints, notes)
+    aggregate = [a for a in args.aggregate.split(",") if a]
+    argv_text = shlex.join(sys.argv[1:] if argv is None else list(argv))
+    path = write_report(
+        args.inputs,
+        Path(args.out),
+        command,
+        args.title,
+        checkpoints,
+        notes,
+        aggregate,
+        report_command=f"python -m benchmarks.report {argv_text}",
+    )
     print(f"wrote {path}")
     return 0
 

@@ -62,7 +62,9 @@ def test_report_tables_and_plots(tmp_path):
             for seed in (0, 1):
                 recorder = run.run_jahs(get_problem(problem), optimizer, seed, budget=10)
                 recorder.write_csv(run.run_path(runs, problem, optimizer, seed))
-    path = report.write_report([runs], tmp_path / "out", command="CMD", checkpoints=[5, 10])
+    path = report.write_report(
+        [runs], tmp_path / "out", command="CMD", checkpoints=[5, 10], aggregate=["random"]
+    )
     text = path.read_text()
     assert "CMD" in text and "botorch" in text and "logical cores" in text
     assert "### nb201/cifar100" in text and "hypervolume regret" in text
@@ -74,6 +76,14 @@ def test_report_tables_and_plots(tmp_path):
     assert (tmp_path / "out" / "nb201__cifar100.png").stat().st_size > 1000
     assert (tmp_path / "out" / "nb201-mo__cifar10.png").exists()
     assert "| nb201/cifar100 | ls | 20 |" in text  # overhead table: 2 seeds x 10 asks
+    # The aggregated curves (what a results folder commits) read back as the per-run CSVs.
+    agg = report.load_curves([tmp_path / "out" / "curves_random.csv.gz"])
+    per_run = report.load_curves([runs]).query("optimizer == 'random'")
+    key = ["problem", "seed", "eval"]
+    pd.testing.assert_frame_equal(
+        agg.sort_values(key).reset_index(drop=True),
+        per_run.sort_values(key).reset_index(drop=True),
+    )
 
 
 def test_hypervolume_regret_decreases_to_zero_on_the_front():
