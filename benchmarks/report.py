@@ -311,7 +311,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     aggregate_curves(df, out, aggregate)
     if command is None:  # the harness appends every invocation to <runs>/commands.log
-        logs = [p / "commands.log" for p in map(Path, inputs) if (p / "commands.log").exists()]
+        logs = [log for p in map(Path, inputs) if p.is_dir() for log in p.rglob("commands.log")]
         command = "".join(log.read_text() for log in logs) or None
     sections = []
     for name in sorted(df["problem"].unique()):
