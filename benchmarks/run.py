@@ -138,10 +138,7 @@ def run_jahs(
     Returns:
         The recorder holding the curve.
     """
-    try:
-        from jahs_bo import create_study
-    except ImportError:  # until jahs_bo/__init__ re-exports it
-        from jahs_bo.study import create_study
+    from jahs_bo import create_study
 
     if (budget is None) == (cost_budget is None):
         raise ValueError("give exactly one of budget (evaluations) and cost_budget")
