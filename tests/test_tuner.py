@@ -361,12 +361,18 @@ def test_digits_training_resumes_exactly(tmp_path: Path) -> None:
             reporter=lambda step, value: False,
         )
 
-    resumed = tmp_path / "resumed"
-    train(DEFAULT_CONFIG, ctx(resumed, 1, None))
-    acc_resumed = train(DEFAULT_CONFIG, ctx(resumed, 2, 1))
-    acc_straight = train(DEFAULT_CONFIG, ctx(tmp_path / "straight", 2, None))
-    assert acc_resumed == acc_straight
     import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker; more threads are slower on a busy 2-core machine
+    try:
+        resumed = tmp_path / "resumed"
+        train(DEFAULT_CONFIG, ctx(resumed, 1, None))
+        acc_resumed = train(DEFAULT_CONFIG, ctx(resumed, 2, 1))
+        acc_straight = train(DEFAULT_CONFIG, ctx(tmp_path / "straight", 2, None))
+    finally:
+        torch.set_num_threads(threads)
+    assert acc_resumed == acc_straight
 
     a = torch.load(resumed / "checkpoint.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
