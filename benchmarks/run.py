@@ -61,10 +61,21 @@ class Task:
 
 
 # ---------------------------------------------------------------------- optimizers
+#: jahs-bo modules that register further searchers when imported (torch-heavy, so not imported by
+#: ``jahs_bo.searchers`` itself).
+OPTIONAL_SEARCHER_MODULES: tuple[str, ...] = ("jahs_bo.searchers.gp",)
+
+
 def jahs_searchers() -> list[str]:
-    """Searcher names jahs-bo registers (``random``, ``re``, ``ls``, ...)."""
+    """Searcher names jahs-bo registers (``random``, ``re``, ``ls``, ``gp`` where installed, ...)."""
+    import contextlib
+    import importlib
+
     from jahs_bo.searchers import available_searchers
 
+    for module in OPTIONAL_SEARCHER_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
     return available_searchers()
 
 
@@ -140,6 +151,7 @@ def run_jahs(
     """
     from jahs_bo import create_study
 
+    jahs_searchers()  # registers the optional searchers in this (possibly fresh) process
     if (budget is None) == (cost_budget is None):
         raise ValueError("give exactly one of budget (evaluations) and cost_budget")
     kwargs = dict(study_kwargs or {"searcher": optimizer})
