@@ -59,6 +59,20 @@ from jahs_bo.types import Config, FidelityValues, Trial, TrialState, check_value
 if TYPE_CHECKING:
     from jahs_bo.spaces.space import SearchSpace
 
+__all__ = [
+    "ObjectiveLoadError",
+    "TrialContext",
+    "TrialPruned",
+    "Tuner",
+    "checkpoint_root_for",
+    "counts_towards_budget",
+    "load_objective",
+    "objective_spec",
+    "open_study",
+    "optimize",
+    "tune",
+]
+
 logger = logging.getLogger(__name__)
 
 #: Reason prefix of trials stopped by Ctrl-C; such trials do not count towards ``n_trials``.
@@ -887,6 +901,23 @@ def tune(
     tuner.run(n_trials)
     if tuner.interrupted:
         logger.warning("search interrupted; run the same command again to resume")
+    return study
+
+
+def optimize(
+    study: Any,
+    objective: Callable[..., Any] | str,
+    n_trials: int,
+    **tuner_kwargs: Any,
+) -> Any:
+    """Run ``objective(config, ctx)`` on an existing study until it holds ``n_trials``.
+
+    The ``train(config, ctx)`` counterpart of ``Study.optimize`` (whose functions take a
+    trial); ``tuner_kwargs`` are those of :class:`Tuner` (``n_workers``, ``timeout_per_trial``,
+    ``progress``, ``enqueue``, ...). Returns the study.
+    """
+    tuner = Tuner(study, objective, **tuner_kwargs)
+    tuner.run(n_trials)
     return study
 
 
