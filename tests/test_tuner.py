@@ -343,6 +343,9 @@ DIGITS = HERE.parents[1] / "examples" / "digits"
 
 def test_digits_training_resumes_exactly(tmp_path: Path) -> None:
     """Training 1 epoch and resuming to 2 gives the model of 2 uninterrupted epochs."""
+    pytest.importorskip(
+        "sklearn", reason="the digits example needs scikit-learn (extra 'examples')"
+    )
     train = load_objective(f"{DIGITS / 'train.py'}:train")
     DEFAULT_CONFIG = load_objective(f"{DIGITS / 'train.py'}:digits_space").__globals__[
         "DEFAULT_CONFIG"
@@ -382,6 +385,9 @@ def test_digits_training_resumes_exactly(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_digits_example_end_to_end(tmp_path: Path) -> None:
+    pytest.importorskip(
+        "sklearn", reason="the digits example needs scikit-learn (extra 'examples')"
+    )
     db = tmp_path / "study.db"
     cmd = [
         sys.executable, str(DIGITS / "run.py"), "--n-trials", "14", "--max-epochs", "9",

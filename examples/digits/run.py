@@ -52,6 +52,8 @@ def summary(study, default_config: dict, elapsed: float) -> tuple[float, float]:
     from jahs_bo.types import TrialState
 
     console = Console()
+    if not console.is_terminal:  # logs and pipes: wide enough for the table
+        console = Console(width=120)
     space = study.space
     full = space.max_fidelity()
     key = space.config_key(space.validate(default_config))
