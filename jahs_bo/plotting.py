@@ -112,7 +112,7 @@ def plot_incumbent(study: Any, path: str | Path, objective: int = 0) -> Path:
     ax.set_xlabel("trial number" + (f" ({n_failed} failed, not shown)" if n_failed else ""))
     ax.set_ylabel(_objective_label(study, objective))
     ax.set_title(f"{study.study_name}: incumbent over trials")
-    ax.legend(loc="best", fontsize=8)
+    _legend(ax, loc="best")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -188,7 +188,7 @@ def plot_fidelity_usage(study: Any, path: str | Path) -> Path | None:
     ax.set_xlabel(f"{fid} (rung)")
     ax.set_ylabel("trials")
     ax.set_title(f"{study.study_name}: fidelity usage per rung")
-    ax.legend(fontsize=8)
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -225,7 +225,7 @@ def plot_pareto_front(
     ax.set_xlabel(f"{_objective_label(study, i)}")
     ax.set_ylabel(f"{_objective_label(study, j)}")
     ax.set_title(f"{study.study_name}: Pareto front")
-    ax.legend(fontsize=8)
+    _legend(ax)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
@@ -242,6 +242,11 @@ def plot_study(study: Any, out_dir: str | Path) -> list[Path]:
         plot_pareto_front(study, out / f"{name}_pareto_front.png"),
     ]
     return [p for p in paths if p is not None]
+
+
+def _legend(ax: Any, **kwargs: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, **kwargs)
 
 
 def _objective_label(study: Any, k: int) -> str:
