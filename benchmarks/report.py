@@ -292,8 +292,9 @@ full-fidelity validation accuracy (percentage points; LCBench: against the best 
 sample, so it can be negative). For multi-objective problems the cell is the hypervolume regret
 (true front minus observed, objectives normalised by the front's ideal/nadir, reference 1.1).
 `incumbent test @ last` is the test accuracy (%) of the incumbent at the last column. `(n=...)` marks
-cells where fewer seeds reached that point. Ask overhead is the wall time of the optimizer's own
-`ask()` per evaluation (excludes the evaluation), in milliseconds."""
+cells where fewer seeds reached that point. Ask overhead is the optimizer's own wall time per
+evaluation (ask + tell, or the time between objective calls for libraries that call the objective
+themselves; the evaluation itself excluded), in milliseconds, on the machine named above."""
 
 
 def write_report(

@@ -164,7 +164,9 @@ def run_jahs(
         fidelity = dict(trial.fidelity) or None
         metrics = problem.evaluate(trial.config, fidelity)
         values = problem.objective_values(metrics)
+        start = time.perf_counter()
         study.tell(trial, list(values) if problem.multi_objective else values[0])
+        ask_seconds += time.perf_counter() - start  # overhead = ask + tell, as for the peers
         recorder.add(trial.config, fidelity, metrics, ask_seconds)
     return recorder
 
