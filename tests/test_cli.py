@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -215,3 +216,12 @@ def test_python_dash_m_with_a_space_factory(files: dict[str, Path]) -> None:
 def test_python_dash_m_with_worker_processes(files: dict[str, Path]) -> None:
     """Spawned workers re-import ``jahs_bo.cli`` as the main module: it must be guarded."""
     _python_m(files, workers=2)
+
+
+def test_incumbent_curve_skips_missing_values() -> None:
+    from jahs_bo.plotting import incumbent_curve
+
+    nan = float("nan")
+    got = incumbent_curve([nan, 0.5, nan, 0.3, 0.9], "minimize")
+    assert math.isnan(got[0]) and list(got[1:]) == [0.5, 0.5, 0.3, 0.3]
+    assert list(incumbent_curve([0.5, 0.3, 0.9], "maximize")) == [0.5, 0.5, 0.9]
