@@ -225,3 +225,12 @@ def test_incumbent_curve_skips_missing_values() -> None:
     got = incumbent_curve([nan, 0.5, nan, 0.3, 0.9], "minimize")
     assert math.isnan(got[0]) and list(got[1:]) == [0.5, 0.5, 0.3, 0.3]
     assert list(incumbent_curve([0.5, 0.3, 0.9], "maximize")) == [0.5, 0.5, 0.9]
+
+
+def test_configspace_json_is_accepted_as_a_space(files: dict[str, Path]) -> None:
+    cs_file = files["dir"] / "cs.json"
+    toy_space().hyperparameters.to_json(cs_file)
+    files = {**files, "space": cs_file}
+    assert run(files, "--objectives", "err:minimize", "size:minimize", target="two", n=2) == 0
+    study = load_study("two", files["db"])
+    assert study.space.hp_names == ["x"] and not study.space.fidelities
