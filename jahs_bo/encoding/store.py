@@ -126,6 +126,11 @@ class ArchitectureStore:
             n_levels = len(domain.to_graphs(sample))
         return cls(domain.to_graphs, iterations, direction, n_levels)
 
+    def __deepcopy__(self, memo: dict) -> ArchitectureStore:
+        # A store is an append-only shared index: copies of a model (botorch's fantasy and
+        # conditioned models deep-copy their kernels) must keep pointing at the same one.
+        return self
+
     def __len__(self) -> int:
         return len(self._values)
 

@@ -121,6 +121,25 @@ class JointEncoder:
             )
         return torch.from_numpy(x)
 
+    def sample_rows(self, n: int, rng: np.random.Generator) -> Tensor:
+        """``n`` uniformly random configurations, encoded at full fidelity (``n x d``).
+
+        Same distribution as ``space.sample_many`` but without building configuration dicts
+        (decode a row with :meth:`decode`).
+        """
+        x = np.ones((n, self.dim))
+        for col, (name, store) in zip(self.arch_dims, self.stores.items(), strict=True):
+            dom = self.space.architectures[name]
+            x[:, col] = store.add([dom.sample(rng) for _ in range(n)])
+        if self.hp_dims and n:
+            cs = self.space.hyperparameters
+            cs.seed(int(rng.integers(0, 2**31 - 1)))
+            confs = cs.sample_configuration(n)
+            confs = [confs] if isinstance(confs, Configuration) else confs
+            hp = np.stack([c.get_array() for c in confs]) / self._ordinal_scale
+            x[:, self.hp_dims] = np.where(np.isnan(hp), INACTIVE, hp)
+        return torch.from_numpy(x)
+
     def _hp_row(self, config: Mapping) -> np.ndarray:
         key = tuple(config.get(k) for k in self.space.hp_names)
         row = self._hp_cache.get(key)
@@ -223,7 +242,7 @@ class JointEncoder:
 
     def covar_module(
         self,
-        combination: Combination = "product",
+        combination: Combination = "sum",
         arch_kernel: ArchKernel = "wl",
     ) -> Kernel:
         """A fresh joint kernel for this layout (see :func:`jahs_bo.kernels.joint_kernel`).

@@ -103,7 +103,7 @@ class GPSearcher(Searcher):
         n_init: int = 10,
         acquisition: str = "logei",
         beta: float = 2.0,
-        combination: str = "product",
+        combination: str = "sum",
         arch_kernel: str = "wl",
         wl_iterations: int = 2,
         wl_direction: str = "in",
@@ -301,7 +301,7 @@ class GPSearcher(Searcher):
         X_c = self._unique_rows(
             torch.cat(
                 [
-                    self.encoder.encode(self.space.sample_many(self.n_random, rng)),
+                    self.encoder.sample_rows(self.n_random, rng),
                     self._neighbourhood(parents, rng),
                 ]
             ),

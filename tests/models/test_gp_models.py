@@ -157,8 +157,8 @@ def test_build_gp_rejects_bad_data():
 
 @pytest.fixture(scope="module")
 def fitted():
-    space, enc, configs, X, Y = _jahs_data(30)
-    model = fit_gp(X, Y, enc.covar_module(), maxiter=30)
+    space, enc, configs, X, Y = _jahs_data(20)
+    model = fit_gp(X, Y, enc.covar_module(), maxiter=15)
     cand = enc.encode(space.sample_many(50, np.random.default_rng(5)))
     return enc, model, X, Y, cand
 
