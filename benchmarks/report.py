@@ -36,11 +36,14 @@ def load_curves(paths: Sequence[str | Path]) -> pd.DataFrame:
 
     Folders are searched recursively for ``*.csv`` (one run each) and ``*.csv.gz`` (several runs
     concatenated, e.g. a peer's aggregated curves); a (problem, optimizer, seed, eval) row found in
-    several files is kept once.
+    several files is kept once, from a per-run ``*.csv`` where there is one (the newer data: the
+    aggregated files are written from them).
     """
     files: list[Path] = []
     for p in map(Path, paths):
-        files += sorted([*p.rglob("*.csv"), *p.rglob("*.csv.gz")]) if p.is_dir() else [p]
+        files += sorted(p.rglob("*.csv")) if p.is_dir() else [p]
+    for p in map(Path, paths):
+        files += sorted(p.rglob("*.csv.gz")) if p.is_dir() else []
     if not files:
         raise FileNotFoundError(f"no curve CSVs under {[str(p) for p in paths]}")
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)

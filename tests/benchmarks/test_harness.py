@@ -126,3 +126,12 @@ def test_parallel_seeds_match_serial_seeds(tmp_path):
     serial = run.run_jahs(get_problem("nb201/imagenet16"), "re", 1, budget=5)
     par = _read(tmp_path / "par", "nb201/imagenet16", "re", 1)
     assert par["config"].tolist() == [r["config"] for r in serial.rows]
+
+
+def test_per_run_csvs_take_precedence_over_aggregated_curves(tmp_path):
+    recorder = run.run_jahs(get_problem("nb201/cifar10"), "random", 0, budget=3)
+    recorder.write_csv(run.run_path(tmp_path / "runs", "nb201/cifar10", "random", 0))
+    stale = pd.DataFrame(recorder.rows).assign(ask_seconds=99.0)
+    stale.to_csv(tmp_path / "curves_random.csv.gz", index=False)
+    df = report.load_curves([tmp_path])
+    assert len(df) == 3 and (df["ask_seconds"] < 99.0).all()
