@@ -8,6 +8,7 @@ trial number (same seed, same trials).
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,13 @@ class Searcher(ABC):
 
 
 _SEARCHERS: dict[str, Callable[..., Searcher]] = {}
+#: Searchers whose module is imported on first use (they pull in torch and botorch).
+_LAZY_SEARCHERS: dict[str, str] = {"gp": "jahs_bo.searchers.gp"}
+
+
+def _load(name: str) -> None:
+    if name not in _SEARCHERS and name in _LAZY_SEARCHERS:
+        importlib.import_module(_LAZY_SEARCHERS[name])
 
 
 def register_searcher(name: str) -> Callable[[type[Searcher]], type[Searcher]]:
@@ -78,6 +86,7 @@ def make_searcher(
     name: str, space: SearchSpace, directions: Sequence[Direction | str], **options: Any
 ) -> Searcher:
     """Build a registered searcher by name."""
+    _load(name)
     if name not in _SEARCHERS:
         raise InputError(f"unknown searcher {name!r}; choose one of {sorted(_SEARCHERS)}")
     return _SEARCHERS[name](space, directions, **options)
@@ -85,4 +94,4 @@ def make_searcher(
 
 def available_searchers() -> list[str]:
     """Names accepted by ``create_study(searcher=...)``."""
-    return sorted(_SEARCHERS)
+    return sorted(set(_SEARCHERS) | set(_LAZY_SEARCHERS))
