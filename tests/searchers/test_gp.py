@@ -176,3 +176,11 @@ def test_gp_beats_random_search_on_nb201(nb201_accuracy):
     # measured: gp [0.000 0.091 0.063 0.063 0.269] (mean 0.097); random about 0.6 at 100
     assert r["gp"].mean() < 0.2
     assert r["gp"].mean() < r["random"].mean()
+
+
+@pytest.mark.slow
+def test_deep_kernel_searcher_runs(nb201_accuracy):
+    space = nb201_space()
+    s = GPSearcher(space, ["maximize"], arch_kernel="deep", n_init=4, **FAST)
+    trials = _run(s, lambda c, f: (nb201_accuracy[c["arch"]],), 7, 0)
+    assert len({t.config["arch"] for t in trials}) == 7
