@@ -107,6 +107,8 @@ class ArchitectureStore:
         self.n_levels = int(n_levels)
         self._index: dict[str, int] = {}
         self._values: list[str] = []
+        self._by_features: dict[tuple, int] = {}
+        self._representative: list[int] = []
         self._levels = [_Level() for _ in range(self.n_levels)]
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
@@ -137,6 +139,14 @@ class ArchitectureStore:
     def __contains__(self, value: object) -> bool:
         return value in self._index
 
+    def representatives(self, indices: np.ndarray) -> np.ndarray:
+        """For each index, the first stored index with identical WL features on every level.
+
+        Architectures with equal representatives are indistinguishable to the WL kernels (for
+        NB201, cells whose pruned graphs coincide: the same network function).
+        """
+        return np.asarray(self._representative, dtype=np.int64)[np.asarray(indices, dtype=np.int64)]
+
     def value(self, index: int) -> str:
         """The architecture stored at ``index``."""
         return self._values[index]
@@ -157,6 +167,7 @@ class ArchitectureStore:
                         f"architecture {v!r} has {len(graphs)} graph levels but the store keeps "
                         f"{self.n_levels}; build the store with n_levels={len(graphs)}"
                     )
+                signature = []
                 for level, store in enumerate(self._levels):
                     counts = (
                         wl_features(graphs[level], self.iterations, self.direction)
@@ -164,7 +175,9 @@ class ArchitectureStore:
                         else {}
                     )
                     store.append(counts)
+                    signature.append(tuple(sorted(counts.items())))
                 i = len(self._values)
+                self._representative.append(self._by_features.setdefault(tuple(signature), i))
                 self._index[v] = i
                 self._values.append(v)
             out.append(i)

@@ -233,11 +233,17 @@ class GPSearcher(Searcher):
                         out.append(two[int(rng.integers(len(two)))].unsqueeze(0))
         return torch.cat(out) if out else parents.new_zeros(0, parents.shape[-1])
 
-    @staticmethod
-    def _unique_rows(X: torch.Tensor, exclude: set[bytes]) -> torch.Tensor:
+    def _row_keys(self, X: torch.Tensor) -> list[bytes]:
+        """Dedup keys: architecture columns mapped to WL-equivalence representatives."""
+        Z = X.numpy().copy()
+        for col, store in zip(self.encoder.arch_dims, self.encoder.stores.values(), strict=True):
+            Z[:, col] = store.representatives(Z[:, col].round().astype(np.int64))
+        return [row.tobytes() for row in Z]
+
+    def _unique_rows(self, X: torch.Tensor, exclude: set[bytes]) -> torch.Tensor:
+        """Rows of ``X`` not WL-equivalent to each other or to ``exclude`` (keys of rows)."""
         keep, keys = [], set()
-        for i, row in enumerate(X.numpy()):
-            key = row.tobytes()
+        for i, key in enumerate(self._row_keys(X)):
             if key not in exclude and key not in keys:
                 keys.add(key)
                 keep.append(i)
@@ -315,7 +321,7 @@ class GPSearcher(Searcher):
 
         # Candidates live as encoded rows at full fidelity; only the winner is decoded.
         pend = self.encoder.encode([t.config for t in pending])
-        seen_rows = {r.tobytes() for r in torch.cat([full, pend]).numpy()}
+        seen_rows = set(self._row_keys(torch.cat([full, pend])))
         order = np.argsort(-y, kind="stable")
         parents = self._unique_rows(full[torch.from_numpy(order.copy())], set())[: self.n_parents]
         X_c = self._unique_rows(
@@ -332,7 +338,7 @@ class GPSearcher(Searcher):
         scores = self._score(model, acqf, X_c, generator)
         for _ in range(self.local_rounds):
             top = torch.topk(scores, min(5, len(X_c))).indices
-            scored = seen_rows | {r.tobytes() for r in X_c.numpy()}
+            scored = seen_rows | set(self._row_keys(X_c))
             X_m = self._unique_rows(self._neighbourhood(X_c[top], rng), scored)
             if len(X_m) == 0:
                 break
