@@ -48,7 +48,8 @@ class JointEncoder:
     Args:
         space: The search space.
         iterations: WL refinement steps ``h`` of the architecture stores.
-        direction: WL neighbourhood direction (see :mod:`jahs_bo.encoding.wl`).
+        direction: WL neighbourhood direction (see :mod:`jahs_bo.encoding.wl`); ``"both"``
+            gave the best NB201 regret (see :class:`~jahs_bo.searchers.gp.GPSearcher`).
 
     Attributes:
         stores: One :class:`ArchitectureStore` per architecture key.
@@ -57,7 +58,7 @@ class JointEncoder:
             gradient optimizer may move).
     """
 
-    def __init__(self, space, iterations: int = 2, direction: Direction = "in") -> None:
+    def __init__(self, space, iterations: int = 2, direction: Direction = "both") -> None:
         self.space = space
         self.stores = {
             name: ArchitectureStore.from_domain(dom, iterations, direction)
