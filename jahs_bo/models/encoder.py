@@ -243,7 +243,7 @@ class JointEncoder:
 
     def covar_module(
         self,
-        combination: Combination = "sum",
+        combination: Combination = "sum_product",
         arch_kernel: ArchKernel = "wl",
     ) -> Kernel:
         """A fresh joint kernel for this layout (see :func:`jahs_bo.kernels.joint_kernel`).

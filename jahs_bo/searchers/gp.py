@@ -109,7 +109,7 @@ class GPSearcher(Searcher):
         n_init: int = 10,
         acquisition: str = "logei",
         beta: float = 2.0,
-        combination: str = "sum",
+        combination: str = "sum_product",
         arch_kernel: str = "wl",
         wl_iterations: int = 2,
         wl_direction: str = "both",
