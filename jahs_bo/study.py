@@ -925,7 +925,7 @@ def create_study(
     directions: Sequence[str | Direction] | None = None,
     objectives: Mapping[str, str | Direction] | None = None,
     objective_names: Sequence[str] | None = None,
-    searcher: str | Searcher = "re",
+    searcher: str | Searcher = "gp",
     storage: None | str | os.PathLike[str] | Storage = None,
     study_name: str | None = None,
     seed: int | None = None,
@@ -945,6 +945,7 @@ def create_study(
         objectives: Objective names mapped to directions (then ``fn`` may return a mapping).
         objective_names: Names of the objectives given by ``direction(s)``.
         searcher: A registered searcher name (``available_searchers()``) or an instance.
+            Default ``"gp"``: GP-based BO with Weisfeiler-Lehman graph kernels.
         storage: ``None`` (in memory), ``"sqlite:///path.db"`` or a Storage.
         study_name: Unique name in the storage (default: ``"study-<random hex>"``).
         seed: Seed of every random choice of the study (default: drawn once and stored).
