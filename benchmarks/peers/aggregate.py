@@ -11,7 +11,7 @@
   p90, ms), per problem and optimizer, with the number of seeds.
 
 ``--rescore`` first re-scores every per-run CSV with ``benchmarks.problems.CurveRecorder`` from its
-``config``/``fidelity``/``ask_seconds`` columns (for runs written by the stand-in recorder) and
+``config``/``fidelity``/``ask_seconds`` columns (for runs written by an older recorder) and
 reports any row whose derived columns change. Runs in jahs-bo's environment (numpy, pandas).
 """
 
