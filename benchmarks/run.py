@@ -43,6 +43,7 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "sh": {"searcher": "random", "scheduler": "sh"},
     "asha": {"searcher": "random", "scheduler": "asha"},
     "bohb": {"searcher": "gp", "scheduler": "bohb"},  # listed once the GP searcher is registered
+    "bohb-eta9": {"searcher": "gp", "scheduler": "bohb", "scheduler_options": {"eta": 9}},
 }
 
 

@@ -21,6 +21,7 @@ from jahs_bo.schedulers.pruning import ASHAStopping, Decision, MedianStopping, P
 from jahs_bo.schedulers.rungs import (
     FidelityPlan,
     brackets_from_levels,
+    default_eta,
     geometric_levels,
     hyperband_brackets,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "TrialRequest",
     "available_schedulers",
     "brackets_from_levels",
+    "default_eta",
     "geometric_levels",
     "hyperband_brackets",
     "make_pruner",

@@ -37,7 +37,7 @@ import numpy as np
 from jahs_bo.exceptions import InputError
 from jahs_bo.multiobjective import OutcomeConstraint, nsga2_order, violations
 from jahs_bo.schedulers.pruning import Decision, Pruner, make_pruner
-from jahs_bo.schedulers.rungs import FidelityPlan
+from jahs_bo.schedulers.rungs import DEFAULT_ETA, FidelityPlan
 from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState
 
 if TYPE_CHECKING:
@@ -90,7 +90,9 @@ class Scheduler(ABC):
             reports are judged in the direction of the first objective.
         fidelity: Name of the scheduled (primary) fidelity; ``None``: the space's first one.
             Other fidelities are tied to it (:mod:`jahs_bo.schedulers.rungs`).
-        eta: Reduction factor: a rung keeps the best ``1/eta`` of its trials.
+        eta: Reduction factor: a rung keeps the best ``1/eta`` of its trials. ``None``: 3 for a
+            fidelity range; for a fidelity with fixed values, the mean ratio of its rung levels
+            (:func:`~jahs_bo.schedulers.rungs.default_eta`), e.g. 16.7 for epochs {12, 200}.
         min_fidelity: Lowest rung of the primary fidelity (``None``: its lower bound).
         max_fidelity: Top rung (``None``: its upper bound).
         pruning: Stopping rule for intermediate reports: ``None``, ``"median"``, ``"asha"`` or a
@@ -116,7 +118,7 @@ class Scheduler(ABC):
         directions: Sequence[Direction | str] = ("minimize",),
         *,
         fidelity: str | None = None,
-        eta: float = 3,
+        eta: float | None = None,
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
         pruning: str | Pruner | None = None,
@@ -129,13 +131,13 @@ class Scheduler(ABC):
         self.directions = tuple(Direction.parse(d) for d in directions)
         if not self.directions:
             raise InputError("directions is empty; pass one direction per objective")
-        self.eta = eta
         self.plan: FidelityPlan | None = None
         if self.needs_fidelity or getattr(space, "fidelities", None):
             self.plan = FidelityPlan.from_space(
                 space, fidelity, eta=eta, min_fidelity=min_fidelity, max_fidelity=max_fidelity
             )
-        self.pruner = make_pruner(pruning, eta=eta)
+        self.eta = self.plan.eta if self.plan is not None else (DEFAULT_ETA if eta is None else eta)
+        self.pruner = make_pruner(pruning, eta=self.eta)
         self.constraints = [
             c if isinstance(c, OutcomeConstraint) else OutcomeConstraint.parse(c)
             for c in constraints

@@ -190,8 +190,9 @@ class BOHB(Hyperband):
     1.74 / 0.41 / 0.01, 4700; BOHB eta 3 with the fidelity as GP input: 1.30 / 0.66 / 0.01, 5550;
     BOHB eta 9, highest level: 0.40 / 0.13 / 0.01, 2450; BOHB eta 9, fidelity input:
     0.42 / 0.10 / 0.05, 2450. Neither rule wins clearly, so the highest-level rule of the BOHB
-    paper stays the default. With two levels whose cost ratio is ~17, a larger ``eta`` pays:
-    pass ``eta`` near the cost ratio of adjacent levels.
+    paper stays the default. With two levels whose cost ratio is ~17, a larger ``eta`` pays,
+    which is why ``eta`` defaults to the levels' own ratio for fidelities with fixed values
+    (:func:`~jahs_bo.schedulers.rungs.default_eta`).
     """
 
     def __init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jahs_bo.exceptions import InputError, InvalidSpaceError
-from jahs_bo.schedulers import FidelityPlan, geometric_levels, hyperband_brackets
+from jahs_bo.schedulers import FidelityPlan, default_eta, geometric_levels, hyperband_brackets
 from jahs_bo.spaces import nb201_space
 
 
@@ -47,6 +47,20 @@ def test_discrete_fidelity_levels_are_its_values():
     assert plan.levels == (12, 200)
     assert plan.brackets() == [[(3, 0), (1, 1)], [(2, 1)]]
     assert plan.values(0) == {"epochs": 12}
+
+
+def test_default_eta_matches_discrete_levels(toy_space):
+    # Fixed values: eta is the levels' mean ratio, so one bracket trains 17 configurations for
+    # 12 epochs and the best one for 200, and the spend per rung stays level.
+    plan = FidelityPlan.from_space(nb201_space(epochs=(12, 200)))
+    assert plan.eta == pytest.approx(200 / 12)
+    assert plan.brackets() == [[(17, 0), (1, 1)], [(2, 1)]]
+    assert default_eta([1, 4, 16]) == pytest.approx(4.0)
+    assert default_eta([10, 12]) == 3.0  # never below the usual 3
+    assert default_eta([200]) == 3.0
+    # A range keeps Hyperband's usual 3.
+    assert FidelityPlan.from_space(toy_space(81)).eta == 3.0
+    assert FidelityPlan.from_space(toy_space(81)).levels == (1, 3, 9, 27, 81)
 
 
 def test_min_and_max_fidelity_override(toy_space):
