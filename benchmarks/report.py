@@ -166,6 +166,39 @@ def regret_table(
     return "\n".join(lines), points, label
 
 
+def reach_table(df: pd.DataFrame, problem: Problem, thresholds: Sequence[float]) -> str:
+    """Markdown table: per optimizer, the first evaluation count (or cumulative cost) at which the
+    mean regret over seeds is at or below each threshold ("-" if never within the runs).
+
+    The mean is taken on the union of the runs' own x values, up to the shortest run, so every
+    seed contributes to every point.
+    """
+    x = "cum_cost" if problem.fidelity is not None else "eval"
+    unit = "cumulative cost" if x == "cum_cost" else "evaluations"
+    heads = [f"{unit} to mean regret <= {t:g}" for t in thresholds]
+    lines = ["| optimizer | seeds | " + " | ".join(heads) + " |", "|" + "---|" * (2 + len(heads))]
+    rows = []
+    for optimizer, g in df.groupby("optimizer", sort=True):
+        runs = [r.sort_values("eval") for _, r in g.groupby("seed")]
+        end = min(float(r[x].max()) for r in runs)
+        grid = np.unique(np.concatenate([r[x].to_numpy(float) for r in runs]))
+        grid = grid[grid <= end]
+        mean = np.array(
+            [
+                np.mean(
+                    [_step_at(r[x].to_numpy(float), r["regret"].to_numpy(float), p) for r in runs]
+                )
+                for p in grid
+            ]
+        )
+        cells = []
+        for t in thresholds:
+            hit = np.flatnonzero(np.nan_to_num(mean, nan=np.inf) <= t)
+            cells.append(f"{grid[hit[0]]:g}" if len(hit) else f"- (> {end:g})")
+        rows.append(f"| {optimizer} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + rows)
+
+
 def overhead_table(df: pd.DataFrame) -> str:
     """Markdown table: median and p90 of ``ask_seconds`` (ms) per problem and optimizer."""
     lines = [
@@ -309,6 +342,7 @@ def write_report(
     notes: str | None = None,
     aggregate: Sequence[str] = (),
     report_command: str | None = None,
+    reach: Sequence[float] = (),
 ) -> Path:
     """Write ``results.md`` and the PNGs into ``out``; returns the markdown path."""
     df = load_curves(inputs)
@@ -331,6 +365,9 @@ def write_report(
             f"### {name}\n\n{what} at {label}; optimum: {problem.description}\n\n{table}\n\n"
             f"![{name}]({png.name})\n"
         )
+        if reach:
+            sections.append(f"Budget until the mean {what} first reaches a threshold:\n\n")
+            sections.append(reach_table(g, problem, reach) + "\n")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     vers = ", ".join(f"{k} {v}" for k, v in versions().items())
     used = set(df["optimizer"])
@@ -391,6 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(map(str, CHECKPOINTS)),
         help="evaluation counts (or full-fidelity equivalents) of the table columns",
     )
+    parser.add_argument(
+        "--reach",
+        default="",
+        help="regret thresholds (comma-separated): add the budget at which each optimizer's mean "
+        "regret first reaches them",
+    )
     args = parser.parse_args(argv)
     command = args.command
     if args.command_file:
@@ -408,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes,
         aggregate,
         report_command=f"python -m benchmarks.report {argv_text}",
+        reach=[float(t) for t in args.reach.split(",") if t],
     )
     print(f"wrote {path}")
     return 0

@@ -135,3 +135,15 @@ def test_per_run_csvs_take_precedence_over_aggregated_curves(tmp_path):
     stale.to_csv(tmp_path / "curves_random.csv.gz", index=False)
     df = report.load_curves([tmp_path])
     assert len(df) == 3 and (df["ask_seconds"] < 99.0).all()
+
+
+def test_reach_table_finds_first_budget_where_the_mean_regret_is_low_enough():
+    problem = get_problem("nb201/cifar10")
+    rows = []
+    # Seed 0 reaches regret 0.2 at eval 3, seed 1 at eval 5: the mean is <= 0.3 first at eval 5
+    # (eval 3: (0.2 + 1.0) / 2 = 0.6), and never <= 0.1.
+    for seed, curve in ((0, [2.0, 1.0, 0.2, 0.2, 0.2]), (1, [2.0, 1.0, 1.0, 1.0, 0.2])):
+        for i, r in enumerate(curve, start=1):
+            rows.append({"optimizer": "x", "seed": seed, "eval": i, "regret": r})
+    table = report.reach_table(pd.DataFrame(rows), problem, [0.3, 0.1])
+    assert table.splitlines()[-1] == "| x | 2 | 5 | - (> 5) |"
