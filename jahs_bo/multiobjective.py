@@ -18,7 +18,8 @@ Conventions:
 Pareto dominance and hypervolume come from :mod:`botorch.utils.multi_objective`
 (``is_non_dominated``, ``DominatedPartitioning``, ``infer_reference_point``,
 ``get_chebyshev_scalarization``); non-dominated sorting peels botorch fronts; only the crowding
-distance (a few lines of NSGA-II bookkeeping) is our own.
+distance (a few lines of NSGA-II bookkeeping) is our own. torch and botorch are imported inside the
+functions that need them, so constraints and feasibility (used by ``jahs_bo.study``) stay light.
 """
 
 from __future__ import annotations
@@ -27,19 +28,16 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
-from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
-from botorch.utils.multi_objective.hypervolume import infer_reference_point
-from botorch.utils.multi_objective.pareto import is_non_dominated
-from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
 
 from jahs_bo.exceptions import InputError, ObjectiveValueError
 from jahs_bo.types import Direction, Trial, TrialState
 
 __all__ = [
     "OutcomeConstraint",
+    "as_constraints",
     "crowding_distance",
     "hypervolume",
     "hypervolume_of_losses",
@@ -82,6 +80,11 @@ class OutcomeConstraint:
                 f"constraint on {self.metric!r} has neither an upper nor a lower bound; "
                 "give at least one, e.g. OutcomeConstraint('latency_ms', upper=10.0)"
             )
+        if self.upper is not None and self.lower is not None and self.lower > self.upper:
+            raise InputError(
+                f"constraint on {self.metric!r} has lower bound {self.lower} above its upper "
+                f"bound {self.upper}; no trial could satisfy it"
+            )
         if isinstance(self.metric, bool) or not isinstance(self.metric, (int, str)):
             raise InputError(
                 f"constraint metric {self.metric!r} must be an objective index (int) or a "
@@ -91,15 +94,52 @@ class OutcomeConstraint:
     @classmethod
     def parse(cls, text: str) -> OutcomeConstraint:
         """Read ``"latency_ms <= 10"`` or ``"1 >= 0.5"`` (an integer names an objective index)."""
+        if not isinstance(text, str):
+            raise InputError(
+                f"constraint {text!r} is neither text nor an OutcomeConstraint; write e.g. "
+                "'latency_ms <= 10' or OutcomeConstraint('latency_ms', upper=10.0)"
+            )
         m = _CONSTRAINT_RE.match(text)
         if m is None:
             raise InputError(
                 f"cannot read constraint {text!r}; write '<metric> <= <bound>' or "
                 "'<metric> >= <bound>', e.g. 'latency_ms <= 10'"
             )
-        name, op, bound = m.group(1), m.group(2), float(m.group(3))
+        name, op = m.group(1), m.group(2)
+        try:
+            bound = float(m.group(3))
+        except ValueError:
+            raise InputError(
+                f"cannot read the bound {m.group(3)!r} of constraint {text!r}; write a number, "
+                "e.g. 'latency_ms <= 10'"
+            ) from None
+        if not math.isfinite(bound):
+            raise InputError(f"constraint {text!r} needs a finite bound, e.g. 'latency_ms <= 10'")
         metric: int | str = int(name) if name.isdigit() else name
         return cls(metric, upper=bound) if op == "<=" else cls(metric, lower=bound)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.lower is not None:
+            parts.append(f"{self.metric} >= {self.lower:g}")
+        if self.upper is not None:
+            parts.append(f"{self.metric} <= {self.upper:g}")
+        return " and ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: ``{"metric": ..., "upper": ..., "lower": ...}``."""
+        return {"metric": self.metric, "upper": self.upper, "lower": self.lower}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OutcomeConstraint:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            return cls(data["metric"], upper=data.get("upper"), lower=data.get("lower"))
+        except (KeyError, TypeError, AttributeError):
+            raise InputError(
+                f"cannot read stored constraint {data!r}; expected "
+                "{'metric': ..., 'upper': ..., 'lower': ...}"
+            ) from None
 
     def measure(self, trial: Trial) -> float | None:
         """The constrained outcome of ``trial``, or ``None`` where the trial lacks it."""
@@ -126,9 +166,16 @@ class OutcomeConstraint:
         return out
 
 
-def _as_constraints(
-    constraints: Sequence[OutcomeConstraint | str] | None,
+def as_constraints(
+    constraints: Sequence[OutcomeConstraint | str] | OutcomeConstraint | str | None,
 ) -> list[OutcomeConstraint]:
+    """Constraints given as objects or text (``"latency_ms <= 10"``), as objects.
+
+    Raises:
+        InputError: A text cannot be read (the message names it and shows the expected form).
+    """
+    if isinstance(constraints, (str, OutcomeConstraint)):
+        constraints = [constraints]
     return [
         c if isinstance(c, OutcomeConstraint) else OutcomeConstraint.parse(c)
         for c in constraints or ()
@@ -139,7 +186,7 @@ def violations(
     trials: Sequence[Trial], constraints: Sequence[OutcomeConstraint | str] | None
 ) -> np.ndarray:
     """Total constraint violation per trial (``n``; 0 = feasible)."""
-    cons = _as_constraints(constraints)
+    cons = as_constraints(constraints)
     return np.array([sum(c.violation(t) for c in cons) for t in trials], dtype=float)
 
 
@@ -185,6 +232,9 @@ def non_dominated_mask(Y: np.ndarray) -> np.ndarray:
     Y = np.asarray(Y, dtype=float)
     if Y.shape[0] == 0:
         return np.zeros(0, dtype=bool)
+    import torch
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
     mask = is_non_dominated(torch.from_numpy(Y), maximize=False, deduplicate=False)
     return mask.numpy().astype(bool)
 
@@ -309,6 +359,9 @@ def reference_point(Y: np.ndarray, scale: float = 0.1) -> np.ndarray:
     if Y.shape[0] == 0:
         raise InputError("cannot infer a reference point without points; pass ref_point")
     front = Y[non_dominated_mask(Y)]
+    import torch
+    from botorch.utils.multi_objective.hypervolume import infer_reference_point
+
     ref = infer_reference_point(-torch.from_numpy(front), scale=scale)
     return -ref.numpy()
 
@@ -326,6 +379,9 @@ def hypervolume_of_losses(Y: np.ndarray, ref_point: np.ndarray) -> float:
         )
     if Y.shape[0] == 0:
         return 0.0
+    import torch
+    from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
+
     part = DominatedPartitioning(ref_point=-torch.from_numpy(ref), Y=-torch.from_numpy(Y))
     return float(part.compute_hypervolume())
 
@@ -389,6 +445,9 @@ def parego_scalarize(Y: np.ndarray, weights: np.ndarray, rho: float = 0.05) -> n
         )
     if Y.shape[0] == 0:
         return np.zeros(0)
+    import torch
+    from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
+
     Yt = torch.from_numpy(Y)
     # botorch maximises; negative weights mark minimised outcomes, which losses all are.
     obj = get_chebyshev_scalarization(weights=-torch.from_numpy(w), Y=Yt, alpha=rho)

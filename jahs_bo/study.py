@@ -60,6 +60,7 @@ from jahs_bo.exceptions import (
     TrialNotFoundError,
     TrialStateError,
 )
+from jahs_bo.multiobjective import OutcomeConstraint, as_constraints, pareto_front, violations
 from jahs_bo.searchers import Searcher, make_searcher
 from jahs_bo.spaces import SearchSpace
 from jahs_bo.storage import Storage, StudyInfo, TrialNumberTakenError, get_storage
@@ -80,6 +81,7 @@ _SEARCHER_OPTIONS = "searcher_options"
 _OBJECTIVE_NAMES = "objective_names"
 _SCHEDULER = "scheduler"
 _SCHEDULER_OPTIONS = "scheduler_options"
+_CONSTRAINTS = "constraints"
 _MAX_ASK_RETRIES = 100
 
 
@@ -142,6 +144,13 @@ class Study:
         self._stop = False
         names = info.system_attrs.get(_OBJECTIVE_NAMES)
         self._objective_names: tuple[str, ...] | None = tuple(names) if names else None
+        self._constraints = tuple(
+            OutcomeConstraint.from_dict(c) for c in info.system_attrs.get(_CONSTRAINTS) or ()
+        )
+        if self._constraints:  # the searcher (and scheduler) model and rank by them
+            searcher.constraints = list(self._constraints)
+            if scheduler is not None and not getattr(scheduler, "constraints", True):
+                scheduler.constraints = list(self._constraints)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
         return (
@@ -179,6 +188,11 @@ class Study:
     def objective_names(self) -> tuple[str, ...] | None:
         """Objective names given as ``create_study(objectives={...})``, else ``None``."""
         return self._objective_names
+
+    @property
+    def constraints(self) -> tuple[OutcomeConstraint, ...]:
+        """Outcome constraints given as ``create_study(constraints=...)`` (stored)."""
+        return self._constraints
 
     @property
     def seed(self) -> int:
@@ -448,7 +462,10 @@ class Study:
         """The best complete trial of a single-objective study.
 
         Among trials at the full fidelity (``space.max_fidelity()``) if there are any, else
-        among all complete trials; ties go to the earliest trial.
+        among all complete trials; ties go to the earliest trial. With outcome constraints, the
+        best feasible trial; when no trial is feasible yet, the trial that violates the
+        constraints least (summed violation, see :func:`jahs_bo.multiobjective.violations`),
+        ties broken by the objective. Check ``study.is_feasible(trial)`` to tell the cases apart.
 
         Raises:
             ObjectiveValueError: The study has several objectives (use :attr:`best_trials`).
@@ -461,7 +478,12 @@ class Study:
             )
         candidates = self._candidates()
         sign = self.directions[0].sign
-        return min(candidates, key=lambda t: sign * t.values[0])  # type: ignore[index]
+        viol = violations(candidates, self._constraints)
+        best = min(
+            range(len(candidates)),
+            key=lambda i: (viol[i], sign * candidates[i].values[0]),  # type: ignore[index]
+        )
+        return candidates[best]
 
     @property
     def best_value(self) -> float:
@@ -470,18 +492,17 @@ class Study:
 
     @property
     def best_trials(self) -> list[Trial]:
-        """The Pareto-optimal complete trials (all tied best ones for one objective).
+        """The Pareto-optimal feasible complete trials (all tied best ones for one objective).
 
-        Uses the same fidelity rule as :attr:`best_trial`; in number order.
+        Uses the same fidelity rule as :attr:`best_trial`; in number order. With outcome
+        constraints only feasible trials count; the list is empty while none is feasible
+        (unlike :attr:`best_trial`, which then returns the least-violating trial).
         """
-        candidates = self._candidates()
-        import torch
-        from botorch.utils.multi_objective.pareto import is_non_dominated
+        return pareto_front(self._candidates(), self.directions, self._constraints)
 
-        signs = torch.tensor([-d.sign for d in self.directions], dtype=torch.double)
-        Y = torch.tensor([t.values for t in candidates], dtype=torch.double) * signs
-        mask = is_non_dominated(Y, maximize=True, deduplicate=False)
-        return [t for t, keep in zip(candidates, mask.tolist()) if keep]
+    def is_feasible(self, trial: Trial) -> bool:
+        """Whether ``trial`` satisfies every outcome constraint of the study (always without any)."""
+        return bool(violations([trial], self._constraints)[0] == 0.0)
 
     def trials_dataframe(self) -> pd.DataFrame:
         """One row per trial.
@@ -935,6 +956,7 @@ def create_study(
     scheduler_options: Mapping[str, Any] | None = None,
     grace_period: float | None = 600.0,
     user_attrs: Mapping[str, Any] | None = None,
+    constraints: Sequence[str | OutcomeConstraint] | str | OutcomeConstraint | None = None,
 ) -> Study:
     """Create a study (or load it, with ``load_if_exists=True``).
 
@@ -956,6 +978,14 @@ def create_study(
         scheduler_options: Keyword arguments of a scheduler given by name (stored).
         grace_period: See :mod:`jahs_bo.storage.base` (dead workers on other hosts).
         user_attrs: Initial JSON user attributes of the study.
+        constraints: Outcome constraints, as text (``"latency_ms <= 10"``, ``"0 >= 0.9"``: an
+            integer names an objective index, any other name a number the objective stores with
+            ``set_trial_user_attr``) or :class:`~jahs_bo.multiobjective.OutcomeConstraint`.
+            Stored with the study (``load_study`` restores them). Infeasible trials stay in the
+            study and the searcher models them; :attr:`Study.best_trial` and
+            :attr:`Study.best_trials` only return feasible trials (see there for the case where
+            none is feasible). The GP searcher fits one model per constrained metric; random
+            search ignores them; evolution ranks by constrained domination.
 
     Raises:
         DuplicateStudyError: The name exists and ``load_if_exists`` is false.
@@ -964,6 +994,7 @@ def create_study(
     if not isinstance(space, SearchSpace):
         raise InputError(f"space must be a jahs_bo SearchSpace, got {type(space).__name__}")
     dirs, names = _directions(direction, directions, objectives, objective_names)
+    cons = _check_constraints(constraints, len(dirs), names)
     storage = get_storage(storage)
     options = dict(searcher_options or {})
     sched_options = dict(scheduler_options or {})
@@ -974,6 +1005,8 @@ def create_study(
     system_attrs: dict[str, Any] = {_SEARCHER_OPTIONS: options}
     if names is not None:
         system_attrs[_OBJECTIVE_NAMES] = names
+    if cons:
+        system_attrs[_CONSTRAINTS] = [c.to_dict() for c in cons]
     if sched is not None:
         system_attrs[_SCHEDULER] = scheduler if isinstance(scheduler, str) else ""
         system_attrs[_SCHEDULER_OPTIONS] = sched_options
@@ -994,9 +1027,35 @@ def create_study(
             study_name, storage, searcher=search, scheduler=sched, grace_period=grace_period
         )
         _check_same(study, space, dirs, seed)
+        if constraints is not None and tuple(cons) != study.constraints:
+            raise InputError(
+                f"study {study.study_name!r} exists with constraints "
+                f"{[str(c) for c in study.constraints]}, not {[str(c) for c in cons]}; pass "
+                "constraints=None to load it, or use another study_name"
+            ) from None
         return study
     info = storage.get_study(study_name)
     return Study(storage, info, space, search, sched, grace_period)
+
+
+def _check_constraints(
+    constraints: Sequence[str | OutcomeConstraint] | str | OutcomeConstraint | None,
+    n_objectives: int,
+    names: Sequence[str] | None,
+) -> list[OutcomeConstraint]:
+    """Parse ``constraints``; an objective given by name becomes its index."""
+    cons = []
+    for c in as_constraints(constraints):
+        if isinstance(c.metric, str) and names is not None and c.metric in names:
+            c = OutcomeConstraint(list(names).index(c.metric), upper=c.upper, lower=c.lower)
+        if isinstance(c.metric, int) and not 0 <= c.metric < n_objectives:
+            raise InputError(
+                f"constraint '{c}' names objective {c.metric}, but the study has "
+                f"{n_objectives} objective(s) (indices 0..{n_objectives - 1}); use an index in "
+                "range or the name of a user attribute the objective stores"
+            )
+        cons.append(c)
+    return cons
 
 
 def _check_same(study: Study, space: SearchSpace, dirs: tuple[Direction, ...], seed: Any) -> None:

@@ -19,6 +19,7 @@ from jahs_bo.exceptions import InputError
 from jahs_bo.types import Config, Direction, Trial, TrialState
 
 if TYPE_CHECKING:
+    from jahs_bo.multiobjective import OutcomeConstraint
     from jahs_bo.spaces.space import SearchSpace
 
 
@@ -28,6 +29,12 @@ class Searcher(ABC):
     Args:
         space: The space to search.
         directions: One direction per objective.
+
+    Attributes:
+        constraints: Outcome constraints of the study
+            (:class:`~jahs_bo.multiobjective.OutcomeConstraint`), set by the study that owns the
+            searcher (``create_study(constraints=...)``); empty by default. Searchers that
+            ignore them still work: the study's incumbents respect the constraints anyway.
     """
 
     #: Registry name (``create_study(searcher=name)``).
@@ -36,6 +43,7 @@ class Searcher(ABC):
     def __init__(self, space: SearchSpace, directions: Sequence[Direction | str] = ("minimize",)):
         self.space = space
         self.directions = tuple(Direction.parse(d) for d in directions)
+        self.constraints: list[OutcomeConstraint] = []
 
     @abstractmethod
     def suggest(

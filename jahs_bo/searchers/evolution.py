@@ -3,7 +3,10 @@
 The population is the ``population_size`` most recent complete trials (the oldest dies, whatever
 its quality). Each step draws ``sample_size`` members uniformly, takes the best as the parent and
 proposes a mutation of it. Until the population is full, configurations are random. With several
-objectives the parent is drawn uniformly from the non-dominated members of the sample.
+objectives the parent is drawn uniformly from the non-dominated members of the sample. With outcome
+constraints (``searcher.constraints``, set by ``create_study(constraints=...)``) the sample is
+ranked by constrained domination (Deb 2002, :func:`jahs_bo.multiobjective.non_dominated_sort`):
+feasible members first, infeasible ones by how much they violate.
 
 The state is rebuilt from the trial list on every call, so a resumed study or a second worker
 continues exactly where the history says.
@@ -69,7 +72,17 @@ class RegularizedEvolution(Searcher):
         population = done[-self.population_size :]
         pop_losses = losses[-self.population_size :]
         idx = rng.choice(len(population), size=self.sample_size, replace=False)
-        if pop_losses.shape[1] == 1:
+        if self.constraints:
+            from jahs_bo.multiobjective import non_dominated_sort, violations
+
+            viol = violations([population[i] for i in idx], self.constraints)
+            ranks = non_dominated_sort(pop_losses[idx], viol)
+            front = idx[ranks == 0]
+            if pop_losses.shape[1] == 1:  # ties at the best feasible value: the first, as below
+                parent = population[int(front[0])]
+            else:
+                parent = population[int(rng.choice(front))]
+        elif pop_losses.shape[1] == 1:
             parent = population[idx[int(np.argmin(pop_losses[idx, 0]))]]
         else:
             front = idx[non_dominated(pop_losses[idx])]
