@@ -40,6 +40,7 @@ whole graph for the missing ones, so every architecture has the same number of g
 
 from __future__ import annotations
 
+import heapq
 import re
 
 import networkx as nx
@@ -188,24 +189,53 @@ class _Builder:
             self.chain(items, src, dst, level + 1)
 
     def graph(self) -> nx.DiGraph:
-        raw = nx.DiGraph()
-        raw.add_nodes_from(range(len(self.labels)))
-        raw.add_edges_from(self.edges)
+        n = len(self.labels)
+        succ: list[list[int]] = [[] for _ in range(n)]
+        pred: list[list[int]] = [[] for _ in range(n)]
+        for u, v in self.edges:
+            succ[u].append(v)
+            pred[v].append(u)
         if self.prune:
-            keep = (nx.descendants(raw, 0) & nx.ancestors(raw, 1)) | {0, 1}
-            sub = raw.subgraph(keep)
+            keep = _reachable(succ, 0) & _reachable(pred, 1)
+            keep |= {0, 1}
         else:
-            sub = raw
-        order = list(nx.lexicographical_topological_sort(sub, key=lambda n: n))
+            keep = set(range(n))
+        # Topological order that always takes the smallest-numbered ready node (Kahn's
+        # algorithm with a heap), i.e. ties broken by creation order.
+        indeg = {v: sum(1 for u in pred[v] if u in keep) for v in keep}
+        ready = [v for v, d in indeg.items() if d == 0]
+        heapq.heapify(ready)
+        order: list[int] = []
+        while ready:
+            u = heapq.heappop(ready)
+            order.append(u)
+            for v in succ[u]:
+                if v in keep:
+                    indeg[v] -= 1
+                    if indeg[v] == 0:
+                        heapq.heappush(ready, v)
         if order[-1] != 1:  # the output is a sink, so it may always go last
             order.remove(1)
             order.append(1)
         index = {old: new for new, old in enumerate(order)}
         graph = nx.DiGraph()
-        for old in order:
-            graph.add_node(index[old], label=self.labels[old])
-        graph.add_edges_from(sorted((index[u], index[v]) for u, v in sub.edges()))
+        graph.add_nodes_from((index[old], {"label": self.labels[old]}) for old in order)
+        graph.add_edges_from(
+            sorted((index[u], index[v]) for u, v in self.edges if u in keep and v in keep)
+        )
         return graph
+
+
+def _reachable(adjacency: list[list[int]], start: int) -> set[int]:
+    """Nodes reachable from ``start`` (excluded unless on a cycle) along ``adjacency``."""
+    seen: set[int] = set()
+    stack = list(adjacency[start])
+    while stack:
+        u = stack.pop()
+        if u not in seen:
+            seen.add(u)
+            stack.extend(adjacency[u])
+    return seen
 
 
 def derivation_graph(
