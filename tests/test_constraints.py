@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 from botorch.models import ModelListGP
 
 from jahs_bo import create_study, load_study
@@ -17,22 +13,7 @@ from jahs_bo.searchers.evolution import RegularizedEvolution
 from jahs_bo.spaces import nb201_space
 from jahs_bo.types import Trial, TrialState
 
-DATA = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "nb201.csv.gz"
 FAST = {"n_random": 64, "n_neighbours": 12, "local_rounds": 1, "fit_maxiter": 40, "n_init": 8}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def nb201_accuracy() -> dict[str, float]:
-    df = pd.read_csv(DATA, usecols=["arch_str", "c10v_valid_acc_200"])
-    return dict(zip(df.arch_str, df.c10v_valid_acc_200, strict=True))
 
 
 def _tell_all(study, rows):

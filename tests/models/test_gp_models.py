@@ -30,15 +30,6 @@ from jahs_bo.spaces import SearchSpace, jahs_bench_201_space, nb201_space
 from jahs_bo.spaces.cells import NB201Cell
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small GP algebra runs fastest on one thread (the CI machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _n_conv(arch: str) -> float:
     return float(arch.count("conv_3x3") + 0.5 * arch.count("conv_1x1"))
 

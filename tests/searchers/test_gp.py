@@ -4,10 +4,8 @@ regression check that GP-BO beats random search on NB201 (real benchmark data)."
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -16,22 +14,7 @@ from jahs_bo.searchers.gp import GPFitWarning, GPSearcher
 from jahs_bo.spaces import hierarchical_nb201_space, jahs_bench_201_space, nb201_space
 from jahs_bo.types import Trial, TrialState
 
-DATA = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "nb201.csv.gz"
 FAST = {"n_random": 64, "n_neighbours": 12, "local_rounds": 1, "fit_maxiter": 40}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def nb201_accuracy() -> dict[str, float]:
-    df = pd.read_csv(DATA, usecols=["arch_str", "c10v_valid_acc_200"])
-    return dict(zip(df.arch_str, df.c10v_valid_acc_200, strict=True))
 
 
 def _run(searcher, objective, budget: int, seed: int, fidelity=None) -> list[Trial]:
