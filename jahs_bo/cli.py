@@ -164,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         searcher=args.searcher,
         scheduler=args.scheduler,
         seed=args.seed,
+        constraints=args.constraint,
     )
     tuner = Tuner(
         study,
@@ -341,6 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--objectives", nargs="+", help="named objectives, e.g. acc:maximize size:minimize"
+    )
+    run.add_argument(
+        "--constraint",
+        action="append",
+        metavar="'METRIC <= BOUND'",
+        help="outcome constraint, repeatable: an objective name or index, or a user attribute "
+        "the function sets with ctx.set_user_attr (e.g. 'latency_ms <= 10')",
     )
     run.add_argument("--timeout-per-trial", type=float, default=None, help="seconds")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")

@@ -128,6 +128,25 @@ def test_two_objectives_give_a_pareto_plot(files: dict[str, Path], capsys) -> No
     assert (plots / "two_pareto_front.png").read_bytes()[:8] == PNG
 
 
+def test_constraints_from_the_command_line_bound_the_front(files: dict[str, Path]) -> None:
+    code = run(
+        files,
+        "--objectives",
+        "err:minimize",
+        "size:minimize",
+        "--constraint",
+        "size <= 0.25",
+        target="two",
+        n=12,
+    )
+    assert code == 0
+    study = load_study("two", files["db"])
+    front = study.best_trials
+    assert front and all(t.values[1] <= 0.25 for t in front)
+    feasible = [t for t in study.trials if t.values is not None and t.values[1] <= 0.25]
+    assert len(front) <= len(feasible) < len(study.trials)
+
+
 @pytest.mark.parametrize(
     ("case", "fragment"),
     [
@@ -138,6 +157,7 @@ def test_two_objectives_give_a_pareto_plot(files: dict[str, Path], capsys) -> No
         ("missing_space", "does not exist"),
         ("missing_factory", "has no function 'nothing'"),
         ("bad_objectives", "name:minimize or name:maximize"),
+        ("bad_constraint", "cannot read constraint 'loss < 1'"),
     ],
 )
 def test_bad_inputs_exit_2_with_a_message(
@@ -162,11 +182,13 @@ def test_bad_inputs_exit_2_with_a_message(
         space = f"{files['train']}:nothing"
     elif case == "bad_objectives":
         extra = ["--objectives", "err"]
+    elif case == "bad_constraint":
+        extra = ["--constraint", "loss < 1"]
     argv = ["run", target, "--space", space, "--n-trials", "1", "--storage", str(files["db"])]
     assert main(argv + extra) == 2
     err = capsys.readouterr().err
     assert err.startswith("jahs-bo run: error:") and fragment in err
-    assert not files["db"].exists() or case == "bad_objectives"
+    assert not files["db"].exists() or case in ("bad_objectives", "bad_constraint")
 
 
 def test_inspecting_a_missing_study_exits_2(files: dict[str, Path], capsys) -> None:
