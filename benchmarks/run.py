@@ -45,6 +45,7 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "bohb": {"searcher": "gp", "scheduler": "bohb"},  # listed once the GP searcher is registered
     "bohb-eta9": {"searcher": "gp", "scheduler": "bohb", "scheduler_options": {"eta": 9}},
     "gp-parego": {"searcher": "gp", "searcher_options": {"mo_acquisition": "parego"}},
+    "gp-ehvi": {"searcher": "gp", "searcher_options": {"mo_acquisition": "ehvi"}},
 }
 
 

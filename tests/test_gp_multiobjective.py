@@ -37,7 +37,10 @@ def _loop(study, error, n: int) -> None:
 
 def test_ehvi_loop_front_equals_brute_force(nb201_error):
     study = create_study(
-        nb201_space(), directions=["minimize", "minimize"], seed=3, searcher_options=FAST
+        nb201_space(),
+        directions=["minimize", "minimize"],
+        seed=3,
+        searcher_options={**FAST, "mo_acquisition": "ehvi"},
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error", EHVIWarning)
@@ -63,7 +66,7 @@ def test_ehvi_is_reproducible_and_respects_pending(nb201_error):
     space = nb201_space()
 
     def run(seed):
-        s = GPSearcher(space, ["minimize", "minimize"], **FAST)
+        s = GPSearcher(space, ["minimize", "minimize"], mo_acquisition="ehvi", **FAST)
         trials: list[Trial] = []
         for i in range(11):
             cfg = s.suggest(trials, [], np.random.default_rng((seed, i)))
@@ -85,13 +88,8 @@ def test_parego_option_and_validation(nb201_error):
         GPSearcher(space, ["minimize", "minimize"], mo_acquisition="nsga")
     with pytest.raises(ValueError, match="mc_samples"):
         GPSearcher(space, ["minimize", "minimize"], mc_samples=0)
-    assert GPSearcher(space, ["minimize"] * 5).mo_acquisition == "parego"
-    study = create_study(
-        space,
-        directions=["minimize", "minimize"],
-        seed=0,
-        searcher_options={**FAST, "mo_acquisition": "parego"},
-    )
+    assert GPSearcher(space, ["minimize", "minimize"]).mo_acquisition == "parego"
+    study = create_study(space, directions=["minimize", "minimize"], seed=0, searcher_options=FAST)
     _loop(study, nb201_error, 10)
     assert isinstance(study.searcher.model, SingleTaskGP)
     assert study.searcher.state is not None
@@ -99,7 +97,7 @@ def test_parego_option_and_validation(nb201_error):
 
 def test_ehvi_failure_falls_back_to_parego_then_mutation(nb201_error):
     space = nb201_space()
-    s = GPSearcher(space, ["minimize", "minimize"], **FAST)
+    s = GPSearcher(space, ["minimize", "minimize"], mo_acquisition="ehvi", **FAST)
     trials = [
         Trial(i, i, c, {}, TrialState.COMPLETE, (nb201_error[c["arch"]], conv_cost(c["arch"])))
         for i, c in enumerate(space.sample(np.random.default_rng(0)) for _ in range(8))
@@ -125,7 +123,7 @@ def test_constrained_ehvi_models_each_constraint(nb201_error):
         nb201_space(),
         directions=["minimize", "minimize"],
         seed=1,
-        searcher_options=FAST,
+        searcher_options={**FAST, "mo_acquisition": "ehvi"},
         constraints=["n_conv3 <= 2"],
     )
     for i in range(14):
