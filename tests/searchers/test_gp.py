@@ -146,11 +146,11 @@ def _regret_gp_vs_random(acc, seeds, budget, **opts):
 
 def test_gp_beats_random_search_on_nb201_fast(nb201_accuracy):
     """Small budget, fixed seeds (regrets in accuracy points on CIFAR-10 validation)."""
-    r = _regret_gp_vs_random(nb201_accuracy, [0, 1], 30, n_init=8)
-    # measured: gp [0.000 0.091], random [0.184 0.184]. At 30 evaluations GP-BO is still close
-    # to random search on other seeds (seeds 0-3: 0.54 vs 0.50); at 100 it finds the optimum
-    # (the slow test below).
-    assert r["gp"].mean() < 0.75 * r["random"].mean()
+    r = _regret_gp_vs_random(nb201_accuracy, range(4), 40, n_init=8)
+    # measured (wl_iterations=1): gp [0.000 0.309 0.053 0.091], random [0.184 0.184 1.047 0.567].
+    # At 30 evaluations GP-BO is still close to random search on some seeds (seeds 0-5: 0.42 vs
+    # 0.71); at 100 it finds the optimum (the slow test below).
+    assert r["gp"].mean() < 0.5 * r["random"].mean()
 
 
 @pytest.mark.slow
