@@ -43,10 +43,17 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "sh": {"searcher": "random", "scheduler": "sh"},
     "asha": {"searcher": "random", "scheduler": "asha"},
     "bohb": {"searcher": "gp", "scheduler": "bohb"},  # listed once the GP searcher is registered
-    "gp-parego": {"searcher": "gp", "searcher_options": {"mo_acquisition": "parego"}},
     "gp-ehvi": {"searcher": "gp", "searcher_options": {"mo_acquisition": "ehvi"}},
     # wl_iterations=2 was the GP searcher's default until it was measured against 1 on NB201.
     "gp-wl2": {"searcher": "gp", "searcher_options": {"wl_iterations": 2}},
+    "gp-parego-wl2": {
+        "searcher": "gp",
+        "searcher_options": {"mo_acquisition": "parego", "wl_iterations": 2},
+    },
+    "gp-ehvi-wl2": {
+        "searcher": "gp",
+        "searcher_options": {"mo_acquisition": "ehvi", "wl_iterations": 2},
+    },
     "bohb-wl2": {"searcher": "gp", "scheduler": "bohb", "searcher_options": {"wl_iterations": 2}},
     "bohb-eta9-wl2": {
         "searcher": "gp",
