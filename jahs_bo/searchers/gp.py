@@ -107,6 +107,11 @@ class GPFitWarning(RuntimeWarning):
     """The GP could not be fitted; the searcher fell back to a mutation of the best config."""
 
 
+def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InputError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
 class EHVIWarning(RuntimeWarning):
     """Expected hypervolume improvement failed; the searcher used ParEGO for this suggestion."""
 
@@ -200,16 +205,12 @@ class GPSearcher(Searcher):
         num_threads: int | None = 1,
     ) -> None:
         super().__init__(space, directions)
-        if acquisition not in ACQUISITIONS:
-            raise InputError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
-        if combination not in COMBINATIONS:
-            raise InputError(f"combination must be one of {COMBINATIONS}, got {combination!r}")
-        if arch_kernel not in ("wl", "deep"):
-            raise InputError(f"arch_kernel must be 'wl' or 'deep', got {arch_kernel!r}")
-        if pending_strategy not in ("kriging_believer", "ignore"):
-            raise InputError(
-                f"pending_strategy must be 'kriging_believer' or 'ignore', got {pending_strategy!r}"
-            )
+        _check_choice("acquisition", acquisition, ACQUISITIONS)
+        _check_choice("combination", combination, COMBINATIONS)
+        _check_choice("arch_kernel", arch_kernel, ("wl", "deep"))
+        _check_choice("pending_strategy", pending_strategy, ("kriging_believer", "ignore"))
+        _check_choice("y_transform", y_transform, ("copula", "none"))
+        _check_choice("mo_acquisition", mo_acquisition, MO_ACQUISITIONS)
         if n_init < 1:
             raise InputError(f"n_init must be >= 1, got {n_init}")
         self.n_init = n_init
@@ -226,13 +227,7 @@ class GPSearcher(Searcher):
         self.warm_maxiter = warm_maxiter
         self.pending_strategy = pending_strategy
         self.num_threads = num_threads
-        if y_transform not in ("copula", "none"):
-            raise InputError(f"y_transform must be 'copula' or 'none', got {y_transform!r}")
         self.y_transform = y_transform
-        if mo_acquisition not in MO_ACQUISITIONS:
-            raise InputError(
-                f"mo_acquisition must be one of {MO_ACQUISITIONS}, got {mo_acquisition!r}"
-            )
         if mc_samples < 1:
             raise InputError(f"mc_samples must be >= 1, got {mc_samples}")
         self.mo_acquisition = mo_acquisition
