@@ -28,10 +28,10 @@ from botorch.acquisition import (
 from botorch.acquisition.analytic import LogConstrainedExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
-from botorch.acquisition.multi_objective.utils import prune_inferior_points_multi_objective
 from botorch.generation.gen import gen_candidates_scipy
 from botorch.models.model import Model
 from botorch.sampling.normal import SobolQMCNormalSampler
+from botorch.utils.multi_objective.pareto import is_non_dominated
 from torch import Tensor
 
 from jahs_bo.exceptions import InputError
@@ -141,6 +141,34 @@ def bound_constraints(
     return out
 
 
+def prune_dominated_baseline(
+    model: Model,
+    X: Tensor,
+    ref_point: Tensor,
+    objective: IdentityMCMultiOutputObjective | None,
+    constraints: list[Callable[[Tensor], Tensor]] | None,
+    num_samples: int,
+    seed: int | None,
+) -> Tensor:
+    """Rows of ``X`` (``n x d``) that are Pareto optimal in at least one posterior sample.
+
+    The rule of botorch's ``prune_inferior_points_multi_objective`` (a sample's infeasible points
+    and points not better than ``ref_point`` in every objective cannot be on its front), with a
+    seeded Sobol sampler instead of torch's global generator, so suggestions are reproducible
+    without touching global RNG state. Returns ``X`` unchanged when no row qualifies.
+    """
+    with torch.no_grad(), exact_gp_settings():
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([num_samples]), seed=seed)
+        samples = sampler(model.posterior(X))  # num_samples x n x m
+        values = samples if objective is None else objective(samples, X)  # num_samples x n x k
+        ok = (values > ref_point).all(dim=-1)
+        for con in constraints or ():
+            ok &= con(samples) <= 0
+        values = values.masked_fill(~ok.unsqueeze(-1), -torch.inf)
+        keep = (is_non_dominated(values, deduplicate=False) & ok).any(dim=0)
+    return X[keep] if bool(keep.any()) else X
+
+
 def make_ehvi(
     model: Model,
     ref_point: Tensor,
@@ -176,19 +204,9 @@ def make_ehvi(
         else None
     )
     cons = bound_constraints(constraints) or None
-    # The pruning samples with torch's global generator: seed a fork of it (reproducible
-    # suggestions, the caller's generator untouched).
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
-        X_baseline = prune_inferior_points_multi_objective(
-            model=model,
-            X=X_baseline,
-            ref_point=ref_point,
-            objective=objective,
-            constraints=cons,
-            num_samples=prune_samples,
-        )
+    X_baseline = prune_dominated_baseline(
+        model, X_baseline, ref_point, objective, cons, prune_samples, seed
+    )
     return qLogNoisyExpectedHypervolumeImprovement(
         model=model,
         ref_point=ref_point,
