@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Create one virtual environment per peer library under benchmarks/peers/envs/<peer>/ and install
-# pinned versions. Run from anywhere: `bash benchmarks/peers/setup.sh [peer ...]` (default: all).
-# The peers' pins conflict with jahs-bo's (NePS pins older botorch/gpytorch), so each gets its own env.
+# Create one virtual environment per peer library and install pinned versions. Run from anywhere:
+# `bash benchmarks/peers/setup.sh [peer ...]` (default: all). The peers' pins conflict with
+# jahs-bo's (NePS pins older botorch/gpytorch), so each gets its own env.
+# The envs live outside the repository (third-party code stays out of the source tree), in
+# $JAHS_BO_PEER_ENVS (default ~/.cache/jahs-bo/peer-envs); benchmarks/peers/envs is a link to it,
+# so the harness finds each peer at benchmarks/peers/envs/<peer>/bin/python.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PYTHON:-python3.11}"
-ENVS="$HERE/envs"
+ENVS="${JAHS_BO_PEER_ENVS:-$HOME/.cache/jahs-bo/peer-envs}"
 mkdir -p "$ENVS"
+if [ -d "$HERE/envs" ] && [ ! -L "$HERE/envs" ]; then
+    echo "benchmarks/peers/envs is a directory (an older layout): move it to $ENVS" >&2
+    exit 1
+fi
+ln -sfn "$ENVS" "$HERE/envs"
 
 COMMON=(numpy pandas onnxruntime)
 TORCH="torch==2.13.0"   # CPU build; pinned first so nothing pulls a CUDA torch
