@@ -54,6 +54,18 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "searcher": "gp",
         "searcher_options": {"mo_acquisition": "ehvi", "wl_iterations": 2},
     },
+    # BOHB as it was before new configurations were proposed as a batch (batch_proposals).
+    "bohb-nobatch": {
+        "searcher": "gp",
+        "scheduler": "bohb",
+        "scheduler_options": {"batch_proposals": False},
+    },
+    # BOHB whose GP takes every trial with the fidelity as a kernel input.
+    "bohb-fid": {
+        "searcher": "gp",
+        "scheduler": "bohb",
+        "searcher_options": {"models_fidelity": True},
+    },
     "bohb-wl2": {"searcher": "gp", "scheduler": "bohb", "searcher_options": {"wl_iterations": 2}},
     "bohb-eta9-wl2": {
         "searcher": "gp",

@@ -122,10 +122,15 @@ def fit_gp(
     return model
 
 
+#: Noise variance of believed (pending) observations, in the model's outcome units.
+BELIEF_NOISE = 1e-6
+
+
 def kriging_believer(model: SingleTaskGP, X_pending: Tensor) -> SingleTaskGP:
     """Condition ``model`` on its own posterior mean at ``X_pending`` (pending evaluations).
 
-    The posterior variance shrinks around pending points, steering the next proposal away from
+    The beliefs are noise-free (variance ``BELIEF_NOISE``): the posterior variance vanishes at
+    pending points and shrinks around them, steering the next proposal away from
     what other workers are already evaluating, without refitting hyperparameters.
 
     Args:
@@ -142,4 +147,7 @@ def kriging_believer(model: SingleTaskGP, X_pending: Tensor) -> SingleTaskGP:
         model.posterior(model.train_inputs[0][:1])  # make sure prediction caches exist
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputDataWarning)
-            return model.condition_on_observations(X_pending, mean)
+            # Believed as exact: with the model's noise, a pending point's neighbourhood keeps
+            # most of its variance and the next proposal lands right next to it again.
+            noise = torch.full_like(mean, BELIEF_NOISE)
+            return model.condition_on_observations(X_pending, mean, noise=noise)

@@ -23,13 +23,21 @@ other searcher is fitted on one fidelity level, as in BOHB (Falkner et al., 2018
 rung level that holds at least ``min_points_in_model`` complete trials; while no level has that
 many, it receives no trials and so proposes from its initial design (random for every built-in
 searcher). Pending trials are always passed on so that it avoids duplicates.
+
+Proposals as a batch (``batch_proposals``, on by default): a searcher fitted on one level sees no
+new data while a bracket fills its lower rungs, so it would propose the same optimum of the same
+model over and over (on LCBench, BOHB's rungs filled with copies of one configuration whose
+learning rates differed in the third digit). The configurations proposed since the newest trial of
+the searcher's data are therefore passed to it as *pending at the modelled level* as well: a GP
+conditions on them (kriging believer), so a bracket's new configurations form one spread-out batch,
+as a batch of parallel workers would.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +60,9 @@ __all__ = [
     "make_scheduler",
     "register_scheduler",
 ]
+
+#: At most this many (the most recent) open proposals are passed on as pending.
+MAX_OPEN_PROPOSALS = 100
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,8 @@ class Scheduler(ABC):
             anyway).
         random_fraction: Probability that a new configuration is drawn from ``space.sample``
             instead of the searcher (BOHB keeps 1/3 random for its convergence guarantee).
+        batch_proposals: Pass the configurations proposed since the searcher's data last
+            changed to it as pending at the modelled level (see the module docstring).
     """
 
     #: Registry name (``create_study(scheduler=name)``).
@@ -125,6 +138,7 @@ class Scheduler(ABC):
         constraints: Sequence[OutcomeConstraint | str] = (),
         min_points_in_model: int | None = None,
         random_fraction: float = 0.0,
+        batch_proposals: bool = True,
     ) -> None:
         self.space = space
         self.searcher = searcher
@@ -152,6 +166,7 @@ class Scheduler(ABC):
         if not 0.0 <= random_fraction <= 1.0:
             raise InputError(f"random_fraction must lie in [0, 1], got {random_fraction}")
         self.random_fraction = float(random_fraction)
+        self.batch_proposals = bool(batch_proposals)
 
     # ----------------------------------------------------------------- interface
 
@@ -227,7 +242,39 @@ class Scheduler(ABC):
         """A configuration for a new trial: random with ``random_fraction``, else the searcher's."""
         if self.random_fraction > 0 and rng.random() < self.random_fraction:
             return self.space.sample(rng)
-        return self.searcher.suggest(self.searcher_view(trials), list(pending), rng)
+        view = self.searcher_view(trials)
+        proposals = self.open_proposals(merge_trials(trials, pending), view)
+        ids = {t.trial_id for t in proposals}
+        running = [t for t in pending if t.trial_id not in ids]
+        return self.searcher.suggest(view, [*running, *proposals], rng)
+
+    def open_proposals(self, trials: Sequence[Trial], view: Sequence[Trial]) -> list[Trial]:
+        """New configurations proposed after the newest trial of ``view`` and not in it.
+
+        They are returned (finished or running) as running copies at the fidelity of ``view``
+        (one level), to be passed to the searcher as pending; at most ``MAX_OPEN_PROPOSALS``, the
+        most recent. Empty when ``batch_proposals`` is off, when ``view`` is empty or when the
+        searcher models the fidelity itself (it then sees every result anyway).
+        """
+        if not self.batch_proposals or not view or getattr(self.searcher, "models_fidelity", False):
+            return []
+        newest = max(t.number for t in view)
+        level = dict(view[-1].fidelity)
+        known = {self.space.config_key(t.config) for t in view}
+        out: list[Trial] = []
+        for t in reversed(trials):
+            if len(out) >= MAX_OPEN_PROPOSALS:
+                break
+            if t.number <= newest or t.parent_id is not None:
+                continue
+            key = self.space.config_key(t.config)
+            if key in known:
+                continue
+            known.add(key)
+            out.append(
+                replace(t, fidelity=level, state=TrialState.RUNNING, values=None, intermediate=())
+            )
+        return out[::-1]
 
     def request(
         self,

@@ -6,7 +6,8 @@ Each suggestion:
    index columns, unit-cube hyperparameters, normalised fidelities) and fits a botorch
    ``SingleTaskGP`` with the joint WL kernel, warm-started from the previous fit's
    hyperparameters (few L-BFGS-B iterations instead of a fit from scratch).
-2. Conditions on running trials (kriging believer) so parallel workers spread out.
+2. Conditions on running trials (kriging believer: their predicted means are believed as
+   observations, and count for the incumbent) so parallel workers spread out.
 3. Builds a candidate set from random samples and from the neighbours/mutations of the best
    configurations (the space's own operators, so graphs and grammars stay valid), scores it in
    batched joint-posterior calls, runs a few rounds of local search on the acquisition, and
@@ -176,6 +177,9 @@ class GPSearcher(Searcher):
             algebra here is small (n <= a few thousand), where one thread is as fast as several
             on an idle machine and several times faster on a loaded one; ``None`` keeps
             torch's setting.
+        models_fidelity: Under a fidelity scheduler, fit on the trials of every fidelity with
+            the fidelity as a kernel input (``True``) instead of on the highest level with enough
+            complete trials (BOHB's rule, ``False``); see :mod:`jahs_bo.schedulers.base`.
     """
 
     def __init__(
@@ -203,6 +207,7 @@ class GPSearcher(Searcher):
         mo_acquisition: str = "parego",
         mc_samples: int = 32,
         num_threads: int | None = 1,
+        models_fidelity: bool = False,
     ) -> None:
         super().__init__(space, directions)
         _check_choice("acquisition", acquisition, ACQUISITIONS)
@@ -227,6 +232,7 @@ class GPSearcher(Searcher):
         self.warm_maxiter = warm_maxiter
         self.pending_strategy = pending_strategy
         self.num_threads = num_threads
+        self.models_fidelity = models_fidelity
         self.y_transform = y_transform
         if mc_samples < 1:
             raise InputError(f"mc_samples must be >= 1, got {mc_samples}")
@@ -457,6 +463,14 @@ class GPSearcher(Searcher):
                 best_f = float(model.posterior(full[feasible]).mean.max())
         else:
             best_f = float(y[feasible.numpy()].max())
+        if len(X_pending) and self.pending_strategy == "kriging_believer" and not cons:
+            # Believed outcomes count as observed: the incumbent includes them. Otherwise a
+            # pending point whose predicted mean beats the incumbent keeps its EI and the next
+            # proposal repeats it (the variance shrinks, the predicted improvement does not).
+            pend_full = X_pending.clone()
+            pend_full[:, self.encoder.fidelity_dims] = 1.0
+            with torch.no_grad(), exact_gp_settings():
+                best_f = max(best_f, float(model.posterior(pend_full).mean.max()))
         if cons:
             model = ModelListGP(model, *[m for m, _, _ in cons])
             bounds = {1 + i: (c.lower, c.upper) for i, (_, c, _) in enumerate(cons)}

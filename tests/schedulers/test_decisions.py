@@ -236,3 +236,69 @@ def test_scheduler_on_report_uses_its_rule(space, make_trial):
     assert sh(space, pruning="median").on_report(me, 2, 9.0, others) is Decision.STOP
     with pytest.raises(InputError, match="unknown pruning rule 'mean'"):
         sh(space, pruning="mean")
+
+
+def test_open_proposals_are_pending_at_the_modelled_level(space, make_trial):
+    hb = Hyperband(space, make_searcher("random", space, ["minimize"]), min_points_in_model=3)
+    top = [make_trial(i, x=0.1 * (i + 1), epochs=9, value=1.0) for i in range(3)]
+    later = [
+        make_trial(3, x=0.6, epochs=1, value=2.0),
+        make_trial(4, x=0.7, epochs=1, value=3.0),
+        make_trial(5, x=0.6, epochs=3, value=1.5, parent_id=3),  # a promotion: not new
+        make_trial(6, x=0.8, epochs=1),  # running
+        make_trial(7, x=0.1, epochs=1, value=2.0),  # already known at the modelled level
+    ]
+    view = hb.searcher_view(top + later)
+    assert view == top
+    open_ = hb.open_proposals(top + later, view)
+    assert [t.trial_id for t in open_] == [3, 4, 6]
+    assert all(t.fidelity == {"epochs": 9} for t in open_)
+    assert all(t.state is TrialState.RUNNING and t.values is None for t in open_)
+    assert hb.open_proposals(top + later, []) == []  # nothing modelled yet
+    off = Hyperband(hb.space, hb.searcher, min_points_in_model=3, batch_proposals=False)
+    assert off.open_proposals(top + later, view) == []
+    hb.searcher.models_fidelity = True  # it sees the low-fidelity results themselves
+    assert hb.open_proposals(top + later, hb.searcher_view(top + later)) == []
+
+
+def test_bohb_proposes_a_spread_out_batch_between_model_updates():
+    """Without new data at the modelled level, successive proposals must not repeat the optimum."""
+    pytest.importorskip("botorch")
+    import ConfigSpace as CS
+
+    import jahs_bo.searchers.gp  # noqa: F401  (registers "gp")
+    from jahs_bo.spaces import Fidelity, SearchSpace
+    from jahs_bo.types import Trial
+
+    cs = CS.ConfigurationSpace({"a": (0.0, 1.0), "b": (0.0, 1.0), "c": (0.0, 1.0)})
+    space = SearchSpace(cs, None, [Fidelity("epochs", 1, 9, integer=True, log=True)], name="t3")
+
+    def trial(i: int, config: dict, epochs: int, value: float) -> Trial:
+        return Trial(i, i, config, {"epochs": epochs}, TrialState.COMPLETE, (value,))
+
+    def proposals(batch: bool) -> np.ndarray:
+        rng = np.random.default_rng(1)
+        bohb = BOHB(
+            space,
+            make_searcher("gp", space, ["minimize"], n_init=3),
+            random_fraction=0.0,
+            batch_proposals=batch,
+        )
+        trials = []
+        for i in range(10):  # the modelled (top) level
+            c = space.sample(rng)
+            loss = (c["a"] - 0.3) ** 2 + (c["b"] - 0.6) ** 2 + 0.5 * (c["c"] - 0.5) ** 2
+            trials.append(trial(i, c, 9, loss))
+        out = []
+        for k in range(8):  # the first rung of a bracket: low-fidelity results only
+            c = bohb.new_config(trials, [], rng)
+            out.append([c["a"], c["b"], c["c"]])
+            trials.append(trial(100 + k, c, 1, 1.0))
+        P = np.array(out)
+        D = np.linalg.norm(P[:, None] - P[None], axis=-1) + 9 * np.eye(len(P))
+        return D.min(axis=1)  # distance of each proposal to its nearest other proposal
+
+    spread, repeated = proposals(True), proposals(False)
+    assert np.median(repeated) < 0.03  # without the batch: near-copies of one optimum
+    assert np.median(spread) > 3 * np.median(repeated)
+    assert spread.min() > 0.02
