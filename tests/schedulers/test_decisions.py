@@ -302,3 +302,14 @@ def test_bohb_proposes_a_spread_out_batch_between_model_updates():
     assert np.median(repeated) < 0.03  # without the batch: near-copies of one optimum
     assert np.median(spread) > 3 * np.median(repeated)
     assert spread.min() > 0.02
+
+
+def test_gp_searcher_models_fidelity_option(space, make_trial):
+    pytest.importorskip("botorch")
+    import jahs_bo.searchers.gp  # noqa: F401  (registers "gp")
+
+    trials = [make_trial(i, x=0.1 * i, epochs=1 + 2 * (i % 2), value=1.0) for i in range(8)]
+    for fid in (False, True):
+        gp = make_searcher("gp", space, ["minimize"], n_init=3, models_fidelity=fid)
+        view = BOHB(space, gp, min_points_in_model=3).searcher_view(trials)
+        assert (view == trials) is fid  # every level, or only the highest with enough trials
