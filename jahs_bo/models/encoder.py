@@ -39,6 +39,13 @@ from jahs_bo.types import Config
 #: Value of an inactive hyperparameter in ``X``.
 INACTIVE = -1.0
 
+
+def reflect_unit(v: float) -> float:
+    """Fold ``v`` into ``[0, 1]`` by reflection at the bounds (``-0.1 -> 0.1``, ``1.3 -> 0.7``)."""
+    v = abs(v) % 2.0
+    return 2.0 - v if v > 1.0 else v
+
+
 ArchKernel = Literal["wl", "deep"]
 
 
@@ -163,7 +170,9 @@ class JointEncoder:
         """``n`` one-exchange moves of the hyperparameters of the encoded row ``x``.
 
         Each move changes one uniformly chosen hyperparameter: a float or integer by a Gaussian
-        step of ``scale`` in the unit cube (clipped), an ordinal by one position, a categorical to
+        step of ``scale`` in the unit cube (reflected at the bounds: clipping would put a point
+        mass on every bound, and the local search then drifted into corners of the space,
+        e.g. learning rate, batch size, width and weight decay all at a bound on LCBench), an ordinal by one position, a categorical to
         another choice (the moves of SMAC's local search). Valid only when
         :attr:`vector_moves` holds.
 
@@ -194,7 +203,7 @@ class JointEncoder:
                 new = cur + (step if rng.random() < 0.5 else -step)
                 rows[r, d] = new if 0.0 <= new <= 1.0 else cur - (new - cur)
             else:
-                rows[r, d] = min(max(cur + scale * float(rng.standard_normal()), 0.0), 1.0)
+                rows[r, d] = reflect_unit(cur + scale * float(rng.standard_normal()))
         return rows
 
     def decode(self, x: Tensor | np.ndarray) -> Config:

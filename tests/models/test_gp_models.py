@@ -233,3 +233,21 @@ def test_deep_graph_kernel_shapes_and_fit():
     with torch.no_grad():
         pred = model.posterior(X).mean.squeeze(-1).numpy()
     assert np.corrcoef(pred, Y.squeeze(-1).numpy())[0, 1] > 0.9
+
+
+def test_numeric_moves_reflect_at_the_bounds():
+    """Moves near a bound never land exactly on it (clipping made the local search corner-bound)."""
+    from jahs_bo.models.encoder import reflect_unit
+
+    assert [reflect_unit(v) for v in (-0.1, 1.3, 0.5, 2.4, -1.2)] == pytest.approx(
+        [0.1, 0.7, 0.5, 0.4, 0.8]
+    )
+    space = SearchSpace(CS.ConfigurationSpace({"a": (0.0, 1.0), "b": (0.0, 1.0)}))
+    enc = JointEncoder(space)
+    x = torch.tensor([0.02, 0.97], dtype=torch.float64)
+    moved = enc.perturb_hyperparameters(x, 400, np.random.default_rng(0))
+    v = moved[:, enc.hp_dims]
+    assert ((v > 0.0) & (v < 1.0)).all()
+    # about a third of the moves of b would cross its upper bound; reflected, they stay spread
+    b = v[v[:, 1] != 0.97, 1]
+    assert len(b) > 150 and float(b.std()) > 0.05
