@@ -54,7 +54,7 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "searcher": "gp",
         "searcher_options": {"mo_acquisition": "ehvi", "wl_iterations": 2},
     },
-    # BOHB as it was before new configurations were proposed as a batch (batch_proposals).
+    # BOHB without batch proposals (new configurations between model updates not believed).
     "bohb-nobatch": {
         "searcher": "gp",
         "scheduler": "bohb",

@@ -170,11 +170,11 @@ class JointEncoder:
         """``n`` one-exchange moves of the hyperparameters of the encoded row ``x``.
 
         Each move changes one uniformly chosen hyperparameter: a float or integer by a Gaussian
-        step of ``scale`` in the unit cube (reflected at the bounds: clipping would put a point
-        mass on every bound, and the local search then drifted into corners of the space,
-        e.g. learning rate, batch size, width and weight decay all at a bound on LCBench), an ordinal by one position, a categorical to
-        another choice (the moves of SMAC's local search). Valid only when
-        :attr:`vector_moves` holds.
+        step of ``scale`` in the unit cube, an ordinal by one position, a categorical to another
+        choice (the moves of SMAC's local search). Numeric steps reflect at the bounds: clipping
+        would put a point mass on every bound, and the local search then drifted into corners
+        (on LCBench: learning rate, batch size, width and weight decay all at a bound). Valid
+        only when :attr:`vector_moves` holds.
 
         Args:
             x: ``d`` encoded row.
@@ -200,8 +200,7 @@ class JointEncoder:
                 rows[r, d] = float((int(cur) + int(rng.integers(1, k))) % k) if k > 1 else cur
             elif isinstance(hp, OrdinalHyperparameter):
                 step = 1.0 / self._ordinal_scale[j]
-                new = cur + (step if rng.random() < 0.5 else -step)
-                rows[r, d] = new if 0.0 <= new <= 1.0 else cur - (new - cur)
+                rows[r, d] = reflect_unit(cur + (step if rng.random() < 0.5 else -step))
             else:
                 rows[r, d] = reflect_unit(cur + scale * float(rng.standard_normal()))
         return rows

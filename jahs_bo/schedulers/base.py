@@ -251,6 +251,8 @@ class Scheduler(ABC):
     def open_proposals(self, trials: Sequence[Trial], view: Sequence[Trial]) -> list[Trial]:
         """New configurations proposed after the newest trial of ``view`` and not in it.
 
+        ``trials`` must be in ``number`` order (as :func:`merge_trials` returns them).
+
         They are returned (finished or running) as running copies at the fidelity of ``view``
         (one level), to be passed to the searcher as pending; at most ``MAX_OPEN_PROPOSALS``, the
         most recent. Empty when ``batch_proposals`` is off, when ``view`` is empty or when the
@@ -262,10 +264,10 @@ class Scheduler(ABC):
         level = dict(view[-1].fidelity)
         known = {self.space.config_key(t.config) for t in view}
         out: list[Trial] = []
-        for t in reversed(trials):
-            if len(out) >= MAX_OPEN_PROPOSALS:
+        for t in reversed(trials):  # newest first; ``trials`` is in ``number`` order
+            if len(out) >= MAX_OPEN_PROPOSALS or t.number <= newest:
                 break
-            if t.number <= newest or t.parent_id is not None:
+            if t.parent_id is not None:
                 continue
             key = self.space.config_key(t.config)
             if key in known:
