@@ -54,6 +54,8 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "searcher": "gp",
         "searcher_options": {"mo_acquisition": "ehvi", "wl_iterations": 2},
     },
+    # The GP searcher modelling the values standardized instead of as Gaussian-copula ranks.
+    "gp-ynone": {"searcher": "gp", "searcher_options": {"y_transform": "none"}},
     # BOHB without batch proposals (new configurations between model updates not believed).
     "bohb-nobatch": {
         "searcher": "gp",
@@ -65,6 +67,24 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "searcher": "gp",
         "scheduler": "bohb",
         "searcher_options": {"models_fidelity": True},
+    },
+    # BOHB whose GP models Gaussian-copula ranks (the default before y_transform="auto").
+    "bohb-copula": {
+        "searcher": "gp",
+        "scheduler": "bohb",
+        "searcher_options": {"y_transform": "copula"},
+    },
+    # BOHB whose GP models Yeo-Johnson-transformed values instead of copula ranks.
+    "bohb-power": {
+        "searcher": "gp",
+        "scheduler": "bohb",
+        "searcher_options": {"y_transform": "power"},
+    },
+    # BOHB with half of its new configurations drawn at random (the default is a third).
+    "bohb-r50": {
+        "searcher": "gp",
+        "scheduler": "bohb",
+        "scheduler_options": {"random_fraction": 0.5},
     },
     "bohb-wl2": {"searcher": "gp", "scheduler": "bohb", "searcher_options": {"wl_iterations": 2}},
     "bohb-eta9-wl2": {

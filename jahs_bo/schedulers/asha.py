@@ -61,6 +61,7 @@ class FIFO(Scheduler):
     """
 
     needs_fidelity = False
+    screens_proposals = False
 
     def __init__(
         self,

@@ -123,6 +123,9 @@ class Scheduler(ABC):
     name: str = ""
     #: Whether the scheduler needs a fidelity in the space.
     needs_fidelity: bool = True
+    #: Whether new configurations are screened at low fidelity before any runs in full (it
+    #: sets the searcher's ``screened`` attribute).
+    screens_proposals: bool = True
 
     def __init__(
         self,
@@ -142,6 +145,7 @@ class Scheduler(ABC):
     ) -> None:
         self.space = space
         self.searcher = searcher
+        searcher.screened = self.screens_proposals
         self.directions = tuple(Direction.parse(d) for d in directions)
         if not self.directions:
             raise InputError("directions is empty; pass one direction per objective")

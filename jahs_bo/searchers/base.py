@@ -35,6 +35,10 @@ class Searcher(ABC):
             (:class:`~jahs_bo.multiobjective.OutcomeConstraint`), set by the study that owns the
             searcher (``create_study(constraints=...)``); empty by default. Searchers that
             ignore them still work: the study's incumbents respect the constraints anyway.
+        screened: Whether a scheduler screens the proposals at low fidelity before any is
+            evaluated in full (successive halving, Hyperband, BOHB, ASHA), set by the scheduler
+            that owns the searcher; ``False`` by default. A model-based searcher may then
+            favour diverse proposals over refining its incumbent.
     """
 
     #: Registry name (``create_study(searcher=name)``).
@@ -44,6 +48,7 @@ class Searcher(ABC):
         self.space = space
         self.directions = tuple(Direction.parse(d) for d in directions)
         self.constraints: list[OutcomeConstraint] = []
+        self.screened = False
 
     @abstractmethod
     def suggest(

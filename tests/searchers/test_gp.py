@@ -167,3 +167,50 @@ def test_deep_kernel_searcher_runs(nb201_accuracy):
     s = GPSearcher(space, ["maximize"], arch_kernel="deep", n_init=4, **FAST)
     trials = _run(s, lambda c, f: (nb201_accuracy[c["arch"]],), 7, 0)
     assert len({t.config["arch"] for t in trials}) == 7
+
+
+def test_power_transform_keeps_spacing_and_tames_the_tail():
+    from jahs_bo.searchers.gp import _copula, _power
+
+    y = np.array([33.50, 33.52, 33.45, 33.80, 1.0, 4.2, 22.5, 30.0, 32.1, 0.9])
+    p, c = _power(y), _copula(y)
+    assert (np.argsort(p) == np.argsort(y)).all()  # monotone
+    top = np.argsort(y)[-4:]  # four near-equal results stay near-equal, unlike ranks
+    assert np.ptp(p[top]) < 0.1 < 0.5 < np.ptp(c[top])
+    z = (y - y.mean()) / y.std()
+    assert p.min() - np.sort(p)[1] > z.min() - np.sort(z)[1] - 1e-9  # the low tail is not stretched
+    assert np.allclose(_power(np.full(5, 3.0)), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "transform"),
+    [(None, "copula"), ("fifo", "copula"), ("bohb", "none"), ("asha", "none")],
+)
+def test_auto_transform_models_values_when_a_scheduler_screens_proposals(scheduler, transform):
+    """Ranks when each proposal is evaluated in full; values when brackets screen them."""
+    from scipy.stats import pearsonr
+
+    from jahs_bo.schedulers import make_scheduler
+    from jahs_bo.searchers.gp import _copula, resolve_y_transform
+
+    space = jahs_bench_201_space()
+    s = GPSearcher(space, ["maximize"], n_init=3, **FAST)
+    if scheduler is not None:
+        make_scheduler(scheduler, space, s, ["maximize"])
+    assert s.screened is (transform == "none")
+    assert resolve_y_transform("auto", s.screened) == transform
+    assert resolve_y_transform("power", s.screened) == "power"
+
+    rng = np.random.default_rng(0)
+    fid = {name: f.upper for name, f in space.fidelities.items()}
+    values = [50.0, 50.1, 50.05, 10.0, 49.0, 30.0]
+    trials = [
+        Trial(i, i, space.sample(rng), fid, TrialState.COMPLETE, (v,)) for i, v in enumerate(values)
+    ]
+    s.suggest(trials, [], rng)
+    targets = s.model.train_targets.detach().numpy()
+    if transform == "none":  # standardized values: an affine map of the results
+        assert pearsonr(targets, values)[0] > 0.999
+    else:
+        expected = _copula(np.array(values))
+        assert pearsonr(targets, expected)[0] > 0.999
