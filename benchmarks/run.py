@@ -68,7 +68,13 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "scheduler": "bohb",
         "searcher_options": {"models_fidelity": True},
     },
-    # BOHB whose GP models Gaussian-copula ranks (the default before y_transform="auto").
+    # BOHB whose GP models the values standardized (what "auto" does in numeric spaces).
+    "bohb-ynone": {
+        "searcher": "gp",
+        "scheduler": "bohb",
+        "searcher_options": {"y_transform": "none"},
+    },
+    # BOHB whose GP models Gaussian-copula ranks (what "auto" does in spaces without numbers).
     "bohb-copula": {
         "searcher": "gp",
         "scheduler": "bohb",

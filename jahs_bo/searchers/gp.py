@@ -146,26 +146,31 @@ def _power(y: np.ndarray) -> np.ndarray:
 Y_TRANSFORMS = ("auto", "copula", "power", "none")
 
 
-def resolve_y_transform(y_transform: str, screened: bool) -> str:
+def resolve_y_transform(y_transform: str, screened: bool, numeric: bool) -> str:
     """The transform ``"auto"`` stands for.
 
-    Ranks (``"copula"``) when the searcher's proposals are evaluated as they are; the values
-    standardized (``"none"``) when a bracket scheduler (successive halving, Hyperband, BOHB,
-    ASHA) screens them at low fidelity first (the searcher's ``screened`` attribute).
+    The values standardized (``"none"``) when a bracket scheduler (successive halving,
+    Hyperband, BOHB, ASHA) screens the searcher's proposals at low fidelity first (its
+    ``screened`` attribute) *and* the space has numeric (float or integer) hyperparameters;
+    ranks (``"copula"``) otherwise.
 
-    Why the two differ: ranks put the incumbent about two standard deviations above the mean
-    however small its lead, so expected improvement far from the data is tiny and the proposals
-    gather around the incumbent. That pays when every proposal is evaluated in full (GP-BO, 100
-    evaluations, seeds 0-4, mean regret at 50 / 100 evaluations, ranks against values: NB201
-    CIFAR-10 0.31 / 0.02 against 0.48 / 0.34, CIFAR-100 0.32 / 0.00 against 1.19 / 0.99; LCBench
-    168329 2.6 / -1.1 against 5.6 / 1.4). Under BOHB it traps a bracket's whole batch of new
-    configurations in the first basin found: on LCBench (epochs 1-52, seeds 20-24, mean regret
-    at 30x / 100x the cost of a full run, ``benchmarks/results/lcbench-mf-ablation``) values gave
-    0.6 / -1.4 on task 126025 and -0.7 / -1.3 on 7593 against 8.3 / 3.9 and 9.0 / -0.3 with ranks.
+    Why: ranks put the incumbent about two standard deviations above the mean however small its
+    lead, so expected improvement away from it is tiny and proposals gather around it. Numeric
+    hyperparameters let the candidate search make near-copies of the incumbent whose results
+    differ in the second decimal, which ranks spread over the whole normal range; under BOHB a
+    bracket's whole batch of new configurations then stays in the first basin found. On LCBench
+    (7 numeric hyperparameters, epochs 1-52, seeds 20-24, mean regret at 30x / 100x the cost of a
+    full run, ``benchmarks/results/lcbench-mf-ablation``) values gave 0.6 / -1.4 on task 126025
+    and -0.7 / -1.3 on 7593 against 8.3 / 3.9 and 9.0 / -0.3 with ranks. Where every proposal is
+    evaluated in full, ranks measured better (GP-BO, 100 evaluations, seeds 0-4, mean regret at 50
+    / 100 evaluations, ranks against values: LCBench 168329 2.6 / -1.1 against 5.6 / 1.4, NB201
+    CIFAR-10 0.31 / 0.02 against 0.48 / 0.34), and so they did under BOHB on NB201, whose
+    architectures admit no near-copies (epochs 12 / 200, 20 seeds, at 50 / 100 full evaluations'
+    worth of epochs: 0.012 / 0.000 against 0.049 / 0.038).
     """
     if y_transform != "auto":
         return y_transform
-    return "none" if screened else "copula"
+    return "none" if screened and numeric else "copula"
 
 
 @register_searcher("gp")
@@ -211,7 +216,8 @@ class GPSearcher(Searcher):
             scores), ``"power"`` (standardized, then Yeo-Johnson), ``"none"`` (standardized as
             they are) or ``"auto"`` (default): ``"copula"`` when the searcher's proposals are
             evaluated as they are, ``"none"`` when a bracket scheduler screens them (the
-            ``screened`` attribute; see :func:`resolve_y_transform` for the measurements).
+            ``screened`` attribute) in a space with numeric hyperparameters; see
+            :func:`resolve_y_transform` for the measurements.
         mo_acquisition: Several objectives: ``"parego"`` (random Chebyshev scalarization, the
             default) or ``"ehvi"`` (qLogNEHVI over one GP per objective; its box decompositions
             grow quickly with the number of objectives, so keep it to 2-4).
@@ -299,6 +305,11 @@ class GPSearcher(Searcher):
         return self.states.get("objective", self.states.get("objective_0"))
 
     # ------------------------------------------------------------------ data
+    def _y_transform(self) -> str:
+        """The transform of this searcher's objective values (resolving ``"auto"``)."""
+        numeric = bool(self.encoder.continuous_dims)
+        return resolve_y_transform(self.y_transform, self.screened, numeric)
+
     def _targets(self, losses: np.ndarray, rng: np.random.Generator, transform: str) -> np.ndarray:
         if losses.shape[1] == 1:
             y = -losses[:, 0]
@@ -471,7 +482,7 @@ class GPSearcher(Searcher):
         rng: np.random.Generator,
     ) -> Config:
         """One objective, or several scalarized by ParEGO; constrained log-EI with constraints."""
-        y = self._targets(losses, rng, resolve_y_transform(self.y_transform, self.screened))
+        y = self._targets(losses, rng, self._y_transform())
         X = self.encoder.encode([t.config for t in done], [t.fidelity for t in done])
         n = len(done)
         maxiter = self._maxiter(n)
@@ -538,7 +549,7 @@ class GPSearcher(Searcher):
         """Several objectives: qLogNEHVI over one GP per objective (and per constraint)."""
         n, m = losses.shape
         Y = -losses  # botorch maximizes
-        transform = resolve_y_transform(self.y_transform, self.screened)
+        transform = self._y_transform()
         if transform in ("copula", "power"):
             f = _copula if transform == "copula" else _power
             Y = np.stack([f(Y[:, j]) for j in range(m)], axis=1)

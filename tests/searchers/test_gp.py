@@ -183,23 +183,36 @@ def test_power_transform_keeps_spacing_and_tames_the_tail():
 
 
 @pytest.mark.parametrize(
-    ("scheduler", "transform"),
-    [(None, "copula"), ("fifo", "copula"), ("bohb", "none"), ("asha", "none")],
+    ("scheduler", "numeric", "transform"),
+    [
+        (None, True, "copula"),
+        ("fifo", True, "copula"),
+        ("bohb", True, "none"),
+        ("asha", True, "none"),
+        ("bohb", False, "copula"),
+    ],
 )
-def test_auto_transform_models_values_when_a_scheduler_screens_proposals(scheduler, transform):
-    """Ranks when each proposal is evaluated in full; values when brackets screen them."""
+def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
+    scheduler, numeric, transform
+):
+    """Values when brackets screen proposals in a space with numeric hyperparameters; else ranks."""
     from scipy.stats import pearsonr
 
     from jahs_bo.schedulers import make_scheduler
     from jahs_bo.searchers.gp import _copula, resolve_y_transform
+    from jahs_bo.spaces import Fidelity, SearchSpace
 
-    space = jahs_bench_201_space()
+    if numeric:
+        space = jahs_bench_201_space()
+    else:  # NB201 cells only, with an epoch fidelity
+        cell = nb201_space()
+        space = SearchSpace(None, cell.architectures, [Fidelity("epoch", 12, 200)], name="cells")
     s = GPSearcher(space, ["maximize"], n_init=3, **FAST)
     if scheduler is not None:
         make_scheduler(scheduler, space, s, ["maximize"])
-    assert s.screened is (transform == "none")
-    assert resolve_y_transform("auto", s.screened) == transform
-    assert resolve_y_transform("power", s.screened) == "power"
+    assert s.screened is (scheduler in ("bohb", "asha"))
+    assert resolve_y_transform("auto", s.screened, numeric) == transform
+    assert resolve_y_transform("power", s.screened, numeric) == "power"
 
     rng = np.random.default_rng(0)
     fid = {name: f.upper for name, f in space.fidelities.items()}
