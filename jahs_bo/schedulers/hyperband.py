@@ -201,7 +201,10 @@ class BOHB(Hyperband):
     gave 7.7 / 0.2, 17.7 / 3.5 and 8.0 / 2.3 against 10.5 / 1.5, 18.4 / 5.3 and 9.6 / 5.2 without
     it; the GP with the fidelity as input (``searcher_options={"models_fidelity": True}``)
     2.9 / -1.0, 16.1 / 9.8 and 7.0 / 3.5. With the moves reflected at the bounds (the current
-    encoder) batching gave 9.0 / -0.3, 15.9 / -0.9 and 8.3 / 3.9.
+    encoder) batching gave 9.0 / -0.3, 15.9 / -0.9 and 8.3 / 3.9. The GP searcher models the
+    objective values rather than their ranks under a bracket scheduler in such numeric spaces
+    (``y_transform="auto"``, :func:`~jahs_bo.searchers.gp.resolve_y_transform`), which gave
+    -0.7 / -1.3, 15.9 / -2.8 and 0.6 / -1.4.
     """
 
     def __init__(
