@@ -305,24 +305,21 @@ class GPSearcher(Searcher):
         return self.states.get("objective", self.states.get("objective_0"))
 
     # ------------------------------------------------------------------ data
-    def _y_transform(self) -> str:
-        """The transform of this searcher's objective values (resolving ``"auto"``)."""
+    def _transform(self, y: np.ndarray) -> np.ndarray:
+        """``y`` (``n``, higher is better) as the GP models it (``y_transform``, see there)."""
         numeric = bool(self.encoder.continuous_dims)
-        return resolve_y_transform(self.y_transform, self.screened, numeric)
-
-    def _targets(self, losses: np.ndarray, rng: np.random.Generator, transform: str) -> np.ndarray:
-        if losses.shape[1] == 1:
-            y = -losses[:, 0]
-        else:
-            weights = sample_simplex_weights(losses.shape[1], rng)
-            y = -parego_scalarize(losses, weights)
-        if transform == "power":
-            y = _power(y)
-        elif transform == "copula":
+        transform = resolve_y_transform(self.y_transform, self.screened, numeric)
+        if transform == "copula":
             # Gaussian copula: ranks -> normal scores. Robust to heavy tails (diverged or
             # broken networks far below the rest) that otherwise dominate the GP's scale.
-            y = _copula(y)
-        return y
+            return _copula(y)
+        return _power(y) if transform == "power" else y
+
+    def _targets(self, losses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if losses.shape[1] == 1:
+            return self._transform(-losses[:, 0])
+        weights = sample_simplex_weights(losses.shape[1], rng)
+        return self._transform(-parego_scalarize(losses, weights))
 
     def _maxiter(self, n: int) -> int:
         """Optimizer iterations of this suggestion's fits (0: keep the hyperparameters)."""
@@ -482,7 +479,7 @@ class GPSearcher(Searcher):
         rng: np.random.Generator,
     ) -> Config:
         """One objective, or several scalarized by ParEGO; constrained log-EI with constraints."""
-        y = self._targets(losses, rng, self._y_transform())
+        y = self._targets(losses, rng)
         X = self.encoder.encode([t.config for t in done], [t.fidelity for t in done])
         n = len(done)
         maxiter = self._maxiter(n)
@@ -548,11 +545,7 @@ class GPSearcher(Searcher):
     ) -> Config:
         """Several objectives: qLogNEHVI over one GP per objective (and per constraint)."""
         n, m = losses.shape
-        Y = -losses  # botorch maximizes
-        transform = self._y_transform()
-        if transform in ("copula", "power"):
-            f = _copula if transform == "copula" else _power
-            Y = np.stack([f(Y[:, j]) for j in range(m)], axis=1)
+        Y = np.stack([self._transform(-losses[:, j]) for j in range(m)], axis=1)  # maximized
         X = self.encoder.encode([t.config for t in done], [t.fidelity for t in done])
         maxiter = self._maxiter(n)
         models = [self._fit(f"objective_{j}", X, Y[:, j], maxiter) for j in range(m)]
