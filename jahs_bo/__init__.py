@@ -26,8 +26,8 @@ _LAZY = {
     "SQLiteStorage": "jahs_bo.storage",
     "get_storage": "jahs_bo.storage",
     "tune": "jahs_bo.tuner",
-    "TrialContext": "jahs_bo.tuner",
-    "TrialPruned": "jahs_bo.tuner",
+    "TrialContext": "jahs_bo.study.objective",
+    "TrialPruned": "jahs_bo.study.objective",
 }
 
 __all__ = [

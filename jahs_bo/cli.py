@@ -113,16 +113,13 @@ def _open(args: argparse.Namespace) -> Any:
     from jahs_bo.storage import get_storage
     from jahs_bo.study import load_study
 
-    db = Path(args.storage).expanduser()
-    if not db.is_file():
-        raise CLIError(f"storage file {str(db)!r} does not exist; give the --storage of a run")
-    storage = get_storage(db.resolve())
+    storage = get_storage(args.storage, must_exist=True)
     name = args.study_name
     if name is None:
         names = [s.name for s in storage.list_studies()]
         if len(names) != 1:
             raise CLIError(
-                f"{str(db)!r} holds {len(names)} studies {names}; choose one with --study-name"
+                f"{args.storage!r} holds {len(names)} studies {names}; choose one with --study-name"
             )
         name = names[0]
     return load_study(name, storage)
@@ -148,12 +145,13 @@ def _directions(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, s
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jahs_bo.tuner import Tuner, load_objective, open_study
+    from jahs_bo.storage import get_storage
+    from jahs_bo.tuner import load_objective, open_study
 
     space = load_space(args.space)
     load_objective(args.target)  # wrong path / missing function: exit 2 before anything starts
     directions, objectives = _directions(args)
-    storage = Path(args.storage).expanduser().resolve()
+    storage = get_storage(args.storage, create_dirs=args.mkdir)
     name = args.study_name or args.target.rpartition(":")[2]
     study = open_study(
         space,
@@ -166,16 +164,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         constraints=args.constraint,
     )
-    tuner = Tuner(
-        study,
-        args.target,
-        n_workers=args.workers,
-        timeout_per_trial=args.timeout_per_trial,
-        progress=not args.no_progress,
-    )
-    tuner.run(args.n_trials)
+    try:
+        study.optimize(
+            args.target,
+            n_trials=args.n_trials,
+            n_workers=args.workers,
+            timeout_per_trial=args.timeout_per_trial,
+            show_progress=False if args.no_progress else None,
+        )
+    except KeyboardInterrupt:
+        _print_summary(study)
+        print(
+            "jahs-bo run: interrupted; run the same command again to resume (interrupted "
+            "trials are re-run)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     _print_summary(study)
-    return EXIT_INTERRUPTED if tuner.interrupted else EXIT_OK
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -185,29 +191,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     from jahs_bo.progress import summarize
 
     study = _open(args)
-    s = summarize(study.trials, study.directions)
+    s = summarize(study)
     table = Table(title=f"study {study.study_name}", show_header=False)
-    table.add_row("storage", str(Path(args.storage).resolve()))
+    table.add_row("storage", str(args.storage))
     table.add_row("directions", ", ".join(d.value for d in study.directions))
     table.add_row("searcher", study.searcher.name)
     table.add_row("trials", str(len(study.trials)))
     for state in ("complete", "pruned", "failed", "running"):
         table.add_row(f"  {state}", str(s[state]))
+    if s["lost"]:
+        table.add_row("  lost (re-run on resume)", str(s["lost"]))
     if s["best"] is not None:
-        table.add_row("best (first objective)", f"{s['best']:.6g} (trial {s['best_number']})")
+        table.add_row("best (first objective)", s["best_text"])
     Console().print(table)
     return EXIT_OK
 
 
-def _trial_record(t: Any) -> dict[str, Any]:
+def _trial_record(t: Any, numbers: dict[int, int]) -> dict[str, Any]:
+    """A trial as JSON; ``numbers`` maps trial ids to numbers (parents are named by number)."""
     return {
         "number": t.number,
-        "trial_id": t.trial_id,
         "state": t.state.value,
         "values": list(t.values) if t.values is not None else None,
         "config": t.config,
         "fidelity": t.fidelity,
-        "parent_id": t.parent_id,
+        "parent_number": numbers.get(t.parent_id) if t.parent_id else None,
+        "lost": t.system_attrs.get("lost") or None,
         "intermediate": [[r.step, r.value] for r in t.intermediate],
         "duration": t.duration,
         "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
@@ -225,7 +234,9 @@ def cmd_best(args: argparse.Namespace) -> int:
     study = _open(args)
     best = _best(study)
     if args.json:
-        print(json.dumps([_trial_record(t) for t in best], indent=2, default=_json_default))
+        numbers = {t.trial_id: t.number for t in study.trials}
+        records = [_trial_record(t, numbers) for t in best]
+        print(json.dumps(records, indent=2, default=_json_default))
     else:
         _print_summary(study)
     return EXIT_OK
@@ -237,12 +248,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "csv":
         text = study.trials_dataframe().to_csv(index=False)
     else:
+        trials = study.trials
+        numbers = {t.trial_id: t.number for t in trials}
         doc = {
             "study": study.study_name,
             "directions": [d.value for d in study.directions],
             "objective_names": list(study.objective_names or []),
             "space": json.loads(study.space.to_json()),
-            "trials": [_trial_record(t) for t in study.trials],
+            "trials": [_trial_record(t, numbers) for t in trials],
         }
         text = json.dumps(doc, indent=2, default=_json_default, allow_nan=True)
     if out is None:
@@ -256,9 +269,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from jahs_bo.plotting import plot_study
+    from jahs_bo.storage import storage_path
 
     study = _open(args)
-    out_dir = Path(args.output_dir or (Path(args.storage).expanduser().parent / "plots"))
+    db = storage_path(study.storage)
+    default = db.parent / f"{db.stem}_plots" if db is not None else Path("plots")
+    out_dir = Path(args.output_dir) if args.output_dir else default
     for path in plot_study(study, out_dir):
         print(path)
     return EXIT_OK
@@ -273,35 +289,32 @@ def _json_default(obj: Any) -> Any:
 
 
 def _print_summary(study: Any) -> None:
+    """The incumbent (the study's one rule), with full configurations (never truncated)."""
     from rich.console import Console
-    from rich.table import Table
 
-    from jahs_bo.exceptions import TrialNotFoundError
-
-    console = Console()
-    try:
-        best = _best(study)
-    except TrialNotFoundError:
+    console = Console(soft_wrap=True)
+    inc = study.incumbent
+    best = [inc.best] if len(study.directions) == 1 and inc.best is not None else list(inc.front)
+    if not best:
         console.print(f"study {study.study_name}: no complete trial yet", markup=False)
         return
-    title = "best trial" if len(best) == 1 else f"Pareto front ({len(best)} trials)"
-    table = Table(title=f"{study.study_name}: {title}")
     names = list(study.objective_names or []) or [
         f"objective {i} ({d.value})" for i, d in enumerate(study.directions)
     ]
-    table.add_column("trial", justify="right")
-    for n in names:
-        table.add_column(n, justify="right")
-    table.add_column("fidelity")
-    table.add_column("configuration")
+    title = "best trial" if len(study.directions) == 1 else f"Pareto front ({len(best)} trials)"
+    note = f" {inc.note}" if inc.note else ""
+    if len(study.directions) == 1 and not inc.feasible:
+        note += " (no trial satisfies the constraints yet: the least violating one)"
+    console.print(f"{study.study_name}: {title}{note}", markup=False)
     for t in best:
-        table.add_row(
-            str(t.number),
-            *[f"{v:.6g}" if math.isfinite(v) else str(v) for v in t.values],
-            json.dumps(t.fidelity),
-            json.dumps(t.config),
+        vals = ", ".join(
+            f"{n} = {v:.6g}" if math.isfinite(v) else f"{n} = {v}" for n, v in zip(names, t.values)
         )
-    console.print(table)
+        console.print(f"  trial {t.number}: {vals}", markup=False)
+        if t.fidelity:
+            console.print(f"    fidelity: {json.dumps(t.fidelity)}", markup=False)
+        for key, value in t.config.items():
+            console.print(f"    {key}: {value}", markup=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -317,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def storage_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--storage", required=True, help="SQLite file of the study")
+        p.add_argument(
+            "--storage", required=True, help="SQLite file of the study (path or sqlite:/// URL)"
+        )
         p.add_argument(
             "--study-name", default=None, help="study in the file (default: the only one)"
         )
@@ -326,13 +341,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("target", help="the training function: path/to/train.py:train or module:train")
     run.add_argument("--space", required=True, help="space JSON file or module:factory")
     run.add_argument(
-        "--n-trials", type=int, required=True, help="total trials the study should hold"
+        "--n-trials",
+        type=int,
+        required=True,
+        help="finished trials the study should hold (the same command resumes)",
     )
     run.add_argument("--workers", type=int, default=1, help="parallel worker processes")
-    run.add_argument("--storage", required=True, help="SQLite file (created if missing)")
+    run.add_argument(
+        "--storage",
+        required=True,
+        help="SQLite file of the study, a path or sqlite:/// URL (created if missing)",
+    )
+    run.add_argument(
+        "--mkdir", action="store_true", help="create the storage's directory if it is missing"
+    )
     run.add_argument("--study-name", default=None, help="default: the function's name")
     run.add_argument("--seed", type=int, default=None)
-    run.add_argument("--searcher", default=None, help="random, re, ls, ... (default: re)")
+    run.add_argument(
+        "--searcher", default=None, help="gp, re, ls, random, ... (default: gp, as in Python)"
+    )
     run.add_argument("--scheduler", default=None, help="asha, hyperband, bohb, sh, fifo")
     run.add_argument(
         "--direction",
@@ -371,7 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="PNG plots of the study")
     storage_args(plot)
-    plot.add_argument("--output-dir", default=None, help="default: plots/ beside the storage")
+    plot.add_argument(
+        "--output-dir", default=None, help="default: <database>_plots/ beside the storage"
+    )
     plot.set_defaults(func=cmd_plot)
     return parser
 

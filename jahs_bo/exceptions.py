@@ -48,6 +48,10 @@ class StorageError(JahsBOError):
     """The storage backend cannot be opened, read or written."""
 
 
+class StorageNotFoundError(StorageError, InputError):
+    """A storage that must exist (to load a study from it) does not, or its directory is missing."""
+
+
 class StudyNotFoundError(StorageError, InputError):
     """``load_study`` was asked for a study name that the storage does not hold."""
 

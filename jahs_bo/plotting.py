@@ -58,20 +58,17 @@ def _primary_fidelity(trials: Sequence[Trial]) -> str | None:
     return None
 
 
-def _full_fidelity(study: Any) -> dict[str, float]:
-    try:
-        return dict(study.space.max_fidelity())
-    except AttributeError:
-        return {}
-
-
 def _at_full(study: Any, trials: Sequence[Trial]) -> list[Trial]:
-    """Complete trials at the space's full fidelity, or every complete trial if none is
-    (the rule of ``Study.best_trial``)."""
+    """Complete trials at the highest fidelity reached (the study's one incumbent rule,
+    :mod:`jahs_bo.study.incumbent`)."""
+    from jahs_bo.study.incumbent import fidelity_level
+
     done = _complete(trials)
-    full = _full_fidelity(study)
-    top = [t for t in done if all(t.fidelity.get(k) == v for k, v in full.items())]
-    return top or done
+    if not done:
+        return []
+    levels = [fidelity_level(study.space, t.fidelity) for t in done]
+    top = max(levels)
+    return [t for t, lv in zip(done, levels) if math.isclose(lv, top, abs_tol=1e-9)]
 
 
 def plot_incumbent(study: Any, path: str | Path, objective: int = 0) -> Path:
@@ -231,10 +228,19 @@ def plot_pareto_front(
 
 
 def plot_study(study: Any, out_dir: str | Path) -> list[Path]:
-    """Draw every plot that applies to ``study`` into ``out_dir``; returns the PNG paths."""
+    """Draw every plot that applies to ``study`` into ``out_dir``; returns the PNG paths.
+
+    Files are named ``<database>-<study>_<plot>.png`` for a study in a SQLite file, so studies
+    of the same name in two databases do not overwrite each other's plots.
+    """
+    from jahs_bo.storage import storage_path
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in study.study_name)
+    db = storage_path(study.storage)
+    if db is not None:
+        name = f"{db.stem}-{name}"
     paths = [
         plot_incumbent(study, out / f"{name}_incumbent.png"),
         plot_incumbent_over_cost(study, out / f"{name}_incumbent_cost.png"),

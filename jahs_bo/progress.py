@@ -7,30 +7,41 @@ per finished trial elsewhere (logs, CI). Any object with the same five methods c
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from typing import Any
 
-from jahs_bo.types import Direction, Trial, TrialState
+from jahs_bo.storage.base import LOST
+from jahs_bo.types import Trial, TrialState
 
 
-def summarize(trials: Sequence[Trial], directions: Sequence[Direction | str]) -> dict[str, Any]:
-    """Counts per state and the best value of the first objective among complete trials.
+def summarize(study: Any) -> dict[str, Any]:
+    """Counts per state and the study's incumbent (:mod:`jahs_bo.study.incumbent`).
 
     Returns:
-        ``{"complete", "pruned", "failed", "running", "best", "best_number"}``; ``best`` is
-        ``None`` while no trial is complete.
+        ``{"complete", "pruned", "failed", "running", "lost", "counted", "best",
+        "best_number", "best_text"}``: ``lost`` trials (interrupted, dead worker) are among
+        ``failed`` and are re-run on resume; ``counted`` is what ``n_trials`` counts; ``best`` is
+        the incumbent's first objective value (``None`` while no trial is complete) and
+        ``best_text`` says it with its trial number and, below the full fidelity, the fidelity.
     """
-    dirs = [Direction.parse(d) for d in directions]
+    trials = study.trials
     out: dict[str, Any] = {s.value: 0 for s in TrialState}
-    best, best_number = None, None
+    out["lost"] = 0
     for t in trials:
         out[t.state.value] += 1
-        if t.state is TrialState.COMPLETE and t.values:
-            v = t.values[0]
-            if math.isfinite(v) and (best is None or dirs[0].sign * v < dirs[0].sign * best):
-                best, best_number = v, t.number
-    out["best"], out["best_number"] = best, best_number
+        out["lost"] += bool(t.system_attrs.get(LOST))
+    out["counted"] = out["complete"] + out["pruned"] + out["failed"] - out["lost"]
+    inc = study.incumbent
+    best = inc.best if inc.best is not None else (inc.front[0] if inc.front else None)
+    out["best"] = None if best is None or best.values is None else best.values[0]
+    out["best_number"] = None if best is None else best.number
+    text = "-"
+    if out["best"] is not None:
+        text = f"{out['best']:.4g} (#{out['best_number']})"
+        if len(study.directions) > 1:
+            text = f"{len(inc.front)} on the Pareto front"
+        if inc.note:
+            text += f" {inc.note}"
+    out["best_text"] = text
     return out
 
 
@@ -50,20 +61,16 @@ class RichProgress:
         self.total = 0
 
     def _fields(self, study: Any, running: int | None = None) -> dict[str, Any]:
-        s = summarize(study.trials, study.directions)
-        from jahs_bo.tuner import counts_towards_budget
-
-        done = sum(counts_towards_budget(t) for t in study.trials)
-        best = "-" if s["best"] is None else f"{s['best']:.4g} (#{s['best_number']})"
+        s = summarize(study)
         return {
-            "completed": done,
+            "completed": s["counted"],
             "running": s["running"] if running is None else running,
             "failed": s["failed"],
             "pruned": s["pruned"],
-            "best": best,
+            "best": s["best_text"],
         }
 
-    def start(self, study: Any, total: int) -> None:
+    def start(self, study: Any, total: int | None) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -74,6 +81,7 @@ class RichProgress:
 
         self.total = total
         if not self.console.is_terminal:
+            total = "?" if total is None else total  # type: ignore[assignment]
             f = self._fields(study)
             self.console.print(
                 f"study {getattr(study, 'study_name', '')!s}: {f['completed']}/{total} trials done",
@@ -111,11 +119,8 @@ class RichProgress:
                 if trial.values is None
                 else " values " + ", ".join(f"{v:.4g}" for v in trial.values)
             )
-            why = ""
-            if trial.state is TrialState.FAILED and trial.error:
-                why = " (" + trial.error.strip().splitlines()[0][:120] + ")"
             self.console.print(
-                f"trial {trial.number} {trial.state.value}{value}{why} | "
+                f"trial {trial.number} {trial.state.value}{value} | "
                 f"{f['completed']}/{self.total} done, failed {f['failed']}, best {f['best']}",
                 markup=False,
                 soft_wrap=True,

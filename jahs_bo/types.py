@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -118,8 +119,43 @@ class Trial:
         return (self.datetime_complete - self.datetime_start).total_seconds()
 
 
-def check_values(values: float | Sequence[float], n_objectives: int) -> tuple[float, ...] | str:
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:40] + "..." + text[-10:]
+
+
+def _number(v: Any, where: str) -> float:
+    """``v`` as a float if it is a real number (Python, numpy or torch scalar), else raise."""
+    if isinstance(v, (str, bytes, bytearray)):
+        raise ObjectiveValueError(
+            f"objective value {_short(v)}{where} is a {type(v).__name__}, not a number; return floats "
+            "(convert text with float(...) yourself if you mean it)"
+        )
+    kind = getattr(getattr(v, "dtype", None), "kind", None)
+    if isinstance(v, bool) or kind == "b" or str(getattr(v, "dtype", "")) == "torch.bool":
+        raise ObjectiveValueError(
+            f"objective value {_short(v)}{where} is a bool, not a number; return floats"
+        )
+    if not isinstance(v, numbers.Real):
+        if getattr(v, "ndim", None) == 0 and hasattr(v, "item"):  # 0-d numpy array or tensor
+            return _number(v.item(), where)
+        raise ObjectiveValueError(
+            f"objective value {_short(v)}{where} ({type(v).__name__}) is not a number; return floats"
+        )
+    try:
+        return float(v)
+    except OverflowError:
+        raise ObjectiveValueError(
+            f"objective value {_short(v)}{where} is too large for a float; return a finite float"
+        ) from None
+
+
+def check_values(values: Any, n_objectives: int) -> tuple[float, ...] | str:
     """Normalise objective values to a tuple of floats.
+
+    Numbers are Python, numpy and torch real scalars (0-d arrays and tensors included); one
+    value per objective may come as a sequence, a 1-d array or a 1-d tensor. Strings, bytes and
+    bools are not numbers and are never converted.
 
     Returns:
         The tuple, or a string saying why the values are not usable as a result (NaN, inf);
@@ -128,20 +164,31 @@ def check_values(values: float | Sequence[float], n_objectives: int) -> tuple[fl
     Raises:
         ObjectiveValueError: The values are of the wrong number or not numbers at all.
     """
-    seq = [values] if isinstance(values, (int, float)) else list(values)
+    ndim = getattr(values, "ndim", None)
+    if isinstance(values, (str, bytes, bytearray, bool, Mapping, numbers.Real)) or ndim == 0:
+        seq = [values]
+    elif ndim == 1 and hasattr(values, "tolist"):
+        seq = list(values.tolist())
+    elif ndim is not None:
+        raise ObjectiveValueError(
+            f"objective values of shape {tuple(values.shape)} given; return one number per "
+            "objective (a scalar, or a 1-d sequence in the order of `directions`)"
+        )
+    elif isinstance(values, Sequence):
+        seq = list(values)
+    else:
+        raise ObjectiveValueError(
+            f"objective value {_short(values)} ({type(values).__name__}) is not a number; return "
+            "floats, one per objective"
+        )
     if len(seq) != n_objectives:
         raise ObjectiveValueError(
             f"got {len(seq)} objective value(s) {seq!r} but the study has {n_objectives} "
             "objective(s); return one value per objective, in the order of `directions`"
         )
     out: list[float] = []
-    for v in seq:
-        try:
-            f = float(v)
-        except (TypeError, ValueError):
-            raise ObjectiveValueError(
-                f"objective value {v!r} is not a number; return floats"
-            ) from None
+    for i, v in enumerate(seq):
+        f = _number(v, "" if n_objectives == 1 else f" (objective {i})")
         if not math.isfinite(f):
             return f"objective returned a non-finite value {seq!r}"
         out.append(f)

@@ -106,7 +106,11 @@ def test_run_resume_status_best_export_plot(files: dict[str, Path], capsys) -> N
     plots = files["dir"] / "plots"
     assert main(["plot", "--storage", db, "--output-dir", str(plots)]) == 0
     names = sorted(p.name for p in plots.iterdir())
-    assert names == ["train_fidelity_usage.png", "train_incumbent.png", "train_incumbent_cost.png"]
+    # named by database and study, so two databases with the same study name keep their plots
+    stem = Path(db).stem
+    assert names == [
+        f"{stem}-train_{p}.png" for p in ("fidelity_usage", "incumbent", "incumbent_cost")
+    ]
     assert all((plots / n).read_bytes()[:8] == PNG for n in names)
 
 
@@ -125,7 +129,8 @@ def test_two_objectives_give_a_pareto_plot(files: dict[str, Path], capsys) -> No
     assert "Pareto front" in capsys.readouterr().out
     plots = files["dir"] / "p"
     assert main(["plot", "--storage", str(files["db"]), "--output-dir", str(plots)]) == 0
-    assert (plots / "two_pareto_front.png").read_bytes()[:8] == PNG
+    stem = files["db"].stem
+    assert (plots / f"{stem}-two_pareto_front.png").read_bytes()[:8] == PNG
 
 
 def test_constraints_from_the_command_line_bound_the_front(files: dict[str, Path]) -> None:

@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["asha", "hyperband", "sh", "none"],
         help="multi-fidelity scheduler; 'none' trains every trial for --max-epochs",
     )
-    p.add_argument("--searcher", default="re", help="searcher proposing configurations")
+    p.add_argument(
+        "--searcher", default="gp", help="searcher proposing configurations (default: gp)"
+    )
     p.add_argument("--timeout-per-trial", type=float, default=600.0, help="seconds")
     p.add_argument("--plots", default=None, help="plot directory (default: beside --storage)")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
@@ -116,6 +118,8 @@ def summary(study, default_config: dict, elapsed: float) -> tuple[float, float]:
     d = default.values[0] if default is not None else float("nan")
     b = best.values[0] if best is not None else float("nan")
     where = f" (trial {best.number})" if best is not None else ""
+    if study.incumbent.note:
+        where += f" {study.incumbent.note}"
     console.print(
         f"validation accuracy: default {d:.4f} -> best {b:.4f}{where}", markup=False, soft_wrap=True
     )
@@ -127,41 +131,44 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE))
     from train import DEFAULT_CONFIG, digits_space
 
+    import jahs_bo
     from jahs_bo.plotting import plot_study
-    from jahs_bo.tuner import Tuner, open_study
 
     space = digits_space(max_epochs=args.max_epochs)
     storage = Path(args.storage).expanduser().resolve()
-    study = open_study(
-        space,
-        storage=storage,
-        study_name=args.study_name,
-        directions=["maximize"],
-        searcher=args.searcher,
-        scheduler=None if args.scheduler == "none" else args.scheduler,
-        seed=args.seed,
-    )
-    tuner = Tuner(
-        study,
-        f"{HERE / 'train.py'}:train",
-        n_workers=args.workers,
-        timeout_per_trial=args.timeout_per_trial,
-        threads_per_worker=1,
-        progress=not args.no_progress,
-        enqueue=[DEFAULT_CONFIG],  # the baseline, at the full fidelity, first
-    )
     start = time.monotonic()
-    tuner.run(args.n_trials)
+    interrupted = False
+    try:
+        study = jahs_bo.tune(
+            f"{HERE / 'train.py'}:train",
+            space,
+            n_trials=args.n_trials,
+            n_workers=args.workers,
+            storage=storage,
+            create_dirs=True,
+            study_name=args.study_name,
+            directions=["maximize"],
+            searcher=args.searcher,
+            scheduler=None if args.scheduler == "none" else args.scheduler,
+            seed=args.seed,
+            timeout_per_trial=args.timeout_per_trial,
+            threads_per_worker=1,
+            progress=not args.no_progress,
+            enqueue=[DEFAULT_CONFIG],  # the baseline, at the full fidelity, first
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        study = jahs_bo.load_study(args.study_name, storage)
     elapsed = time.monotonic() - start
     summary(study, DEFAULT_CONFIG, elapsed)
-    plots = Path(args.plots) if args.plots else storage.parent / "plots"
+    plots = Path(args.plots) if args.plots else storage.parent / f"{storage.stem}_plots"
     for path in plot_study(study, plots):
         print(f"plot: {path}")
     print(
         f"study: {storage} (name {args.study_name!r}); inspect with `jahs-bo status --storage {storage}`"
     )
-    if tuner.interrupted:
-        print("interrupted: run the same command again to resume")
+    if interrupted:
+        print("interrupted: run the same command again to resume (interrupted trials re-run)")
         return 130
     return 0
 

@@ -15,6 +15,7 @@ from jahs_bo.schedulers.base import (
     make_scheduler,
     merge_trials,
     register_scheduler,
+    scheduler_class,
 )
 from jahs_bo.schedulers.hyperband import BOHB, Hyperband, SuccessiveHalving, SynchronousBrackets
 from jahs_bo.schedulers.pruning import ASHAStopping, Decision, MedianStopping, Pruner, make_pruner
@@ -49,4 +50,5 @@ __all__ = [
     "make_scheduler",
     "merge_trials",
     "register_scheduler",
+    "scheduler_class",
 ]

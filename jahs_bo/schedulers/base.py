@@ -123,8 +123,8 @@ class Scheduler(ABC):
     name: str = ""
     #: Whether the scheduler needs a fidelity in the space.
     needs_fidelity: bool = True
-    #: Whether new configurations are screened at low fidelity before any runs in full (it
-    #: sets the searcher's ``screened`` attribute).
+    #: Whether new configurations are screened at low fidelity before any runs in full
+    #: (``create_study`` builds the searcher with ``screened`` set to this).
     screens_proposals: bool = True
 
     def __init__(
@@ -145,7 +145,6 @@ class Scheduler(ABC):
     ) -> None:
         self.space = space
         self.searcher = searcher
-        searcher.screened = self.screens_proposals
         self.directions = tuple(Direction.parse(d) for d in directions)
         if not self.directions:
             raise InputError("directions is empty; pass one direction per objective")
@@ -321,6 +320,13 @@ def register_scheduler(name: str) -> Callable[[type[Scheduler]], type[Scheduler]
     return deco
 
 
+def scheduler_class(name: str) -> type[Scheduler]:
+    """The registered scheduler class called ``name``."""
+    if not isinstance(name, str) or name not in _SCHEDULERS:
+        raise InputError(f"unknown scheduler {name!r}; choose one of {sorted(_SCHEDULERS)}")
+    return _SCHEDULERS[name]  # type: ignore[return-value]
+
+
 def make_scheduler(
     name: str,
     space: SearchSpace,
@@ -329,9 +335,7 @@ def make_scheduler(
     **options: Any,
 ) -> Scheduler:
     """Build a registered scheduler by name."""
-    if name not in _SCHEDULERS:
-        raise InputError(f"unknown scheduler {name!r}; choose one of {sorted(_SCHEDULERS)}")
-    return _SCHEDULERS[name](space, searcher, directions, **options)
+    return scheduler_class(name)(space, searcher, directions, **options)
 
 
 def available_schedulers() -> list[str]:

@@ -32,23 +32,33 @@ class Searcher(ABC):
 
     Attributes:
         constraints: Outcome constraints of the study
-            (:class:`~jahs_bo.multiobjective.OutcomeConstraint`), set by the study that owns the
-            searcher (``create_study(constraints=...)``); empty by default. Searchers that
-            ignore them still work: the study's incumbents respect the constraints anyway.
+            (:class:`~jahs_bo.multiobjective.OutcomeConstraint`); ``create_study(constraints=...)``
+            passes them. Searchers that ignore them still work: the study's incumbents respect
+            the constraints anyway.
         screened: Whether a scheduler screens the proposals at low fidelity before any is
-            evaluated in full (successive halving, Hyperband, BOHB, ASHA), set by the scheduler
-            that owns the searcher; ``False`` by default. A model-based searcher may then
-            favour diverse proposals over refining its incumbent.
+            evaluated in full (successive halving, Hyperband, BOHB, ASHA); ``create_study``
+            passes it from the scheduler's ``screens_proposals``. A model-based searcher may
+            then favour diverse proposals over refining its incumbent.
+
+    Both are constructor arguments (never set on an instance from outside): a searcher built
+    by hand for a study with constraints or a bracket scheduler takes them the same way.
     """
 
     #: Registry name (``create_study(searcher=name)``).
     name: str = ""
 
-    def __init__(self, space: SearchSpace, directions: Sequence[Direction | str] = ("minimize",)):
+    def __init__(
+        self,
+        space: SearchSpace,
+        directions: Sequence[Direction | str] = ("minimize",),
+        *,
+        constraints: Sequence[OutcomeConstraint] = (),
+        screened: bool = False,
+    ) -> None:
         self.space = space
         self.directions = tuple(Direction.parse(d) for d in directions)
-        self.constraints: list[OutcomeConstraint] = []
-        self.screened = False
+        self.constraints: list[OutcomeConstraint] = list(constraints)
+        self.screened = bool(screened)
 
     @abstractmethod
     def suggest(
@@ -99,9 +109,10 @@ def make_searcher(
     name: str, space: SearchSpace, directions: Sequence[Direction | str], **options: Any
 ) -> Searcher:
     """Build a registered searcher by name."""
-    _load(name)
-    if name not in _SEARCHERS:
-        raise InputError(f"unknown searcher {name!r}; choose one of {sorted(_SEARCHERS)}")
+    if isinstance(name, str):
+        _load(name)
+    if not isinstance(name, str) or name not in _SEARCHERS:
+        raise InputError(f"unknown searcher {name!r}; choose one of {available_searchers()}")
     return _SEARCHERS[name](space, directions, **options)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from jahs_bo.exceptions import InputError
+from jahs_bo.multiobjective import OutcomeConstraint
 from jahs_bo.searchers.base import Searcher, register_searcher
 from jahs_bo.searchers.random import fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
@@ -51,8 +52,11 @@ class RegularizedEvolution(Searcher):
         population_size: int = 30,
         sample_size: int = 10,
         max_retries: int = 20,
+        *,
+        constraints: Sequence[OutcomeConstraint] = (),
+        screened: bool = False,
     ) -> None:
-        super().__init__(space, directions)
+        super().__init__(space, directions, constraints=constraints, screened=screened)
         if population_size < 2 or not 1 <= sample_size <= population_size:
             raise InputError(
                 f"need population_size >= 2 and 1 <= sample_size <= population_size, got "

@@ -258,8 +258,11 @@ class GPSearcher(Searcher):
         mc_samples: int = 32,
         num_threads: int | None = 1,
         models_fidelity: bool = False,
+        *,
+        constraints: Sequence[OutcomeConstraint] = (),
+        screened: bool = False,
     ) -> None:
-        super().__init__(space, directions)
+        super().__init__(space, directions, constraints=constraints, screened=screened)
         _check_choice("acquisition", acquisition, ACQUISITIONS)
         _check_choice("combination", combination, COMBINATIONS)
         _check_choice("arch_kernel", arch_kernel, ("wl", "deep"))

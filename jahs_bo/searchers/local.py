@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jahs_bo.multiobjective import OutcomeConstraint
 from jahs_bo.searchers.base import Searcher, register_searcher
 from jahs_bo.searchers.random import fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
@@ -35,8 +36,11 @@ class LocalSearch(Searcher):
         space,
         directions: Sequence[Direction | str] = ("minimize",),
         patience: int | None = None,
+        *,
+        constraints: Sequence[OutcomeConstraint] = (),
+        screened: bool = False,
     ) -> None:
-        super().__init__(space, directions)
+        super().__init__(space, directions, constraints=constraints, screened=screened)
         self.patience = patience
 
     def _patience(self, config: Config) -> int:

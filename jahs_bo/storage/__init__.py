@@ -6,8 +6,9 @@ The rule for trials left RUNNING by a dead process is documented in :mod:`jahs_b
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from jahs_bo.exceptions import InputError
+from jahs_bo.exceptions import InputError, StorageNotFoundError
 from jahs_bo.storage.base import Storage, StudyInfo, TrialNumberTakenError
 from jahs_bo.storage.memory import InMemoryStorage
 from jahs_bo.storage.sqlite import SQLiteStorage
@@ -19,44 +20,78 @@ __all__ = [
     "StudyInfo",
     "TrialNumberTakenError",
     "get_storage",
+    "storage_path",
 ]
 
 _SQLITE_PREFIX = "sqlite:///"
 
 
-def get_storage(storage: None | str | os.PathLike[str] | Storage) -> Storage:
-    """Turn a storage argument into a :class:`Storage`.
+def get_storage(
+    storage: None | str | os.PathLike[str] | Storage,
+    *,
+    must_exist: bool = False,
+    create_dirs: bool = False,
+) -> Storage:
+    """Turn a storage argument into a :class:`Storage`: one grammar for Python, CLI and tuner.
 
     Args:
-        storage: ``None`` (a new in-memory storage), a URL ``"sqlite:///path.db"`` (relative path;
-            ``"sqlite:////abs/path.db"`` for an absolute one, as in SQLAlchemy), a path object of
-            a SQLite file, or a :class:`Storage`, returned as is.
+        storage: ``None`` (a new in-memory storage); a plain path (``"study.db"``,
+            ``"runs/a.db"``, a ``pathlib.Path``), which means a SQLite file; a URL
+            ``"sqlite:///relative/path.db"`` or ``"sqlite:////absolute/path.db"`` (as in
+            SQLAlchemy and Optuna); or a :class:`Storage`, returned as is.
+        must_exist: The SQLite file must exist already (loading a study): a mistyped path is an
+            error instead of a new, empty study.
+        create_dirs: Create the file's missing parent directories. Without it a missing
+            directory is an error (a mistyped directory should not silently start a new study).
 
     Raises:
-        InputError: The URL's scheme is unknown or the path is missing.
+        StorageNotFoundError: The file (``must_exist``) or its directory does not exist.
+        InputError: The URL's scheme is unknown or names no file.
     """
     if storage is None:
         return InMemoryStorage()
     if isinstance(storage, Storage):
         return storage
     if isinstance(storage, os.PathLike):
-        return SQLiteStorage(storage)
-    if isinstance(storage, str):
-        if storage.startswith(_SQLITE_PREFIX):
-            path = storage[len(_SQLITE_PREFIX) :]
-            if not path or path == ":memory:":
-                raise InputError(
-                    f"storage URL {storage!r} names no database file; use "
-                    "'sqlite:///path/to/study.db', or storage=None for an in-memory study"
-                )
-            return SQLiteStorage(path)
-        scheme = storage.split("://", 1)[0] if "://" in storage else None
-        what = f"scheme {scheme!r}" if scheme else "no scheme"
+        storage = os.fspath(storage)
+    if not isinstance(storage, str):
         raise InputError(
-            f"unknown storage URL {storage!r} ({what}); use None (in memory), "
-            "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db' or a Storage instance"
+            f"storage must be None, a path or 'sqlite:///path.db' URL of a SQLite file, or a "
+            f"Storage, not {type(storage).__name__} {storage!r}"
         )
-    raise InputError(
-        f"storage must be None, a 'sqlite:///path.db' URL or a Storage, not "
-        f"{type(storage).__name__} {storage!r}"
-    )
+    text = storage
+    if "://" in text:
+        if not text.startswith(_SQLITE_PREFIX):
+            scheme = text.split("://", 1)[0]
+            raise InputError(
+                f"unknown storage URL {text!r} (scheme {scheme!r}); use a file path, "
+                "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db', None (in memory) "
+                "or a Storage instance"
+            )
+        text = text[len(_SQLITE_PREFIX) :]
+    if not text or text == ":memory:":
+        raise InputError(
+            f"storage {storage!r} names no database file; use 'path/to/study.db' (or "
+            "'sqlite:///path/to/study.db'), or storage=None for an in-memory study"
+        )
+    path = Path(text).expanduser()
+    if must_exist and not path.is_file():
+        raise StorageNotFoundError(
+            f"storage file {str(path)!r} (from {storage!r}) does not exist; check the path, or "
+            "create the study first"
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        if not create_dirs:
+            raise StorageNotFoundError(
+                f"directory {str(parent)!r} of storage {storage!r} does not exist; fix the path, "
+                "or create the directory (Python: create_dirs=True, CLI: --mkdir)"
+            )
+        parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStorage(path)
+
+
+def storage_path(storage: Storage) -> Path | None:
+    """The file of a SQLite storage, ``None`` for other storages."""
+    path = getattr(storage, "path", None)
+    return None if path is None else Path(path)

@@ -48,6 +48,13 @@ OWNER_HOST = "owner_host"
 OWNER_PID = "owner_pid"
 OWNER_PID_NAMESPACE = "owner_pid_namespace"
 HEARTBEAT = "heartbeat"
+#: ``system_attrs`` key set when a trial was lost rather than failed by its objective: its value
+#: says why (``"interrupted"``: Ctrl-C or a stopped loop; ``"worker died"``: its owning process
+#: or its worker process died). Lost trials do not count towards ``n_trials``, searchers and
+#: schedulers do not see them, and the next ``ask`` re-runs them (see :mod:`jahs_bo.study`).
+LOST = "lost"
+LOST_INTERRUPTED = "interrupted"
+LOST_WORKER_DIED = "worker died"
 
 
 class TrialNumberTakenError(StorageError):
@@ -263,8 +270,13 @@ class Storage(ABC):
         state: TrialState,
         values: Sequence[float] | None = None,
         error: str | None = None,
+        *,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> Trial:
         """Move a RUNNING trial to a final state and return it.
+
+        ``system_attrs`` are merged into the trial's system attributes in the same write (for
+        example :data:`LOST`, which marks a trial lost to an interruption or a dead worker).
 
         Raises:
             TrialNotFoundError: Unknown ``trial_id``.
@@ -342,7 +354,15 @@ class Storage(ABC):
             if reason is None:
                 continue
             try:
-                failed.append(self.finish_trial(trial.trial_id, TrialState.FAILED, None, reason))
+                failed.append(
+                    self.finish_trial(
+                        trial.trial_id,
+                        TrialState.FAILED,
+                        None,
+                        reason,
+                        system_attrs={LOST: LOST_WORKER_DIED},
+                    )
+                )
             except TrialStateError:
                 continue  # told or failed by another process meanwhile
         return failed

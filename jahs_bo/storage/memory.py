@@ -6,6 +6,7 @@ Values pass through JSON on the way in, so an in-memory study behaves exactly li
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -194,14 +195,23 @@ class InMemoryStorage(Storage):
         state: TrialState,
         values: Sequence[float] | None = None,
         error: str | None = None,
+        *,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> Trial:
         state = TrialState(state)
         with self._lock:
             rec = self._record(trial_id)
             vals = None if values is None else tuple(float(v) for v in values)
             check_finish(rec.trial, state, vals, error)
+            attrs = dict(rec.trial.system_attrs)
+            attrs.update(copy.deepcopy(dict(system_attrs or {})))
             rec.trial = replace(
-                rec.trial, state=state, values=vals, error=error, datetime_complete=_now()
+                rec.trial,
+                state=state,
+                values=vals,
+                error=error,
+                datetime_complete=_now(),
+                system_attrs=attrs,
             )
             return rec.frozen()
 

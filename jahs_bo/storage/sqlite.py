@@ -359,17 +359,20 @@ class SQLiteStorage(Storage):
         state: TrialState,
         values: Sequence[float] | None = None,
         error: str | None = None,
+        *,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> Trial:
         state = TrialState(state)
         vals = None if values is None else tuple(float(v) for v in values)
         with self._write() as conn:
             trial = self._trial(conn, trial_id)
             check_finish(trial, state, vals, error)
+            attrs = {**trial.system_attrs, **dict(system_attrs or {})}
             conn.execute(
                 "UPDATE trials SET state = ?, objective_values = ?, error = ?, "
-                "datetime_complete = ? WHERE trial_id = ?",
+                "datetime_complete = ?, system_attrs = ? WHERE trial_id = ?",
                 (state.value, None if vals is None else _json.dumps(list(vals), "values"),
-                 error, _now_iso(), trial_id),
+                 error, _now_iso(), _json.dumps(attrs, "system attributes"), trial_id),
             )  # fmt: skip
             return self._trial(conn, trial_id)
 

@@ -11,8 +11,8 @@ from jahs_bo.types import TrialState
 NAMES = ["sh", "hyperband", "bohb", "asha"]
 
 
-def objective(trial) -> float:
-    return (trial.config["x"] - 0.3) ** 2 + 1.0 / trial.fidelity["epochs"]
+def objective(config, ctx) -> float:
+    return (config["x"] - 0.3) ** 2 + 1.0 / ctx.fidelity["epochs"]
 
 
 def signature(study):
@@ -30,7 +30,7 @@ def test_ask_tell_with_several_workers(name, space):
         while len(running) < 3:
             running.append(study.ask())
         t = running.pop(int(rng.integers(len(running))))
-        study.tell(t, objective(t))
+        study.tell(t, objective(t.config, t))
     trials = study.trials
     by_id = {t.trial_id: t for t in trials}
     promoted = [t for t in trials if t.parent_id is not None]
@@ -55,7 +55,7 @@ def test_optimize_and_resume_continue_the_same_schedule(name, space, tmp_path):
     )
     first.optimize(objective, n_trials=13)
     again = load_study("s", url)
-    again.optimize(objective, n_trials=17)
+    again.optimize(objective, n_trials=30)  # n_trials: what the study holds when it returns
     assert signature(again) == signature(full)
     assert any(t.parent_id is not None for t in again.trials)
 
@@ -84,7 +84,7 @@ def test_multiobjective_brackets_with_a_constraint(space):
         directions=["minimize", "minimize"],
         searcher="random",
         scheduler="hyperband",
-        scheduler_options={"constraints": ["1 <= 0.5"]},
+        constraints=["1 <= 0.5"],
         seed=0,
     )
     for _ in range(25):

@@ -198,7 +198,6 @@ def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
     """Values when brackets screen proposals in a space with numeric hyperparameters; else ranks."""
     from scipy.stats import pearsonr
 
-    from jahs_bo.schedulers import make_scheduler
     from jahs_bo.searchers.gp import _copula, resolve_y_transform
     from jahs_bo.spaces import Fidelity, SearchSpace
 
@@ -207,10 +206,17 @@ def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
     else:  # NB201 cells only, with an epoch fidelity
         cell = nb201_space()
         space = SearchSpace(None, cell.architectures, [Fidelity("epoch", 12, 200)], name="cells")
-    s = GPSearcher(space, ["maximize"], n_init=3, **FAST)
-    if scheduler is not None:
-        make_scheduler(scheduler, space, s, ["maximize"])
-    assert s.screened is (scheduler in ("bohb", "asha"))
+    from jahs_bo import create_study
+
+    study = create_study(
+        space,
+        direction="maximize",
+        searcher="gp",
+        searcher_options={"n_init": 3, **FAST},
+        scheduler=scheduler,
+    )
+    s = study.searcher
+    assert s.screened is (scheduler in ("bohb", "asha"))  # given to its constructor
     assert resolve_y_transform("auto", s.screened, numeric) == transform
     assert resolve_y_transform("power", s.screened, numeric) == "power"
 

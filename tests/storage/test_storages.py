@@ -22,6 +22,7 @@ from jahs_bo.exceptions import (
     DuplicateStudyError,
     InputError,
     StorageError,
+    StorageNotFoundError,
     StudyNotFoundError,
     TrialNotFoundError,
     TrialStateError,
@@ -270,15 +271,25 @@ def test_get_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     st = InMemoryStorage()
     assert get_storage(st) is st
     monkeypatch.chdir(tmp_path)
-    rel = get_storage("sqlite:///rel/a.db")
+    rel = get_storage("sqlite:///rel/a.db", create_dirs=True)
     assert isinstance(rel, SQLiteStorage) and (tmp_path / "rel" / "a.db").exists()
     absolute = get_storage(f"sqlite:///{tmp_path / 'abs.db'}")
     assert absolute.path == tmp_path / "abs.db"
     assert isinstance(get_storage(tmp_path / "p.db"), SQLiteStorage)
     with pytest.raises(InputError, match="unknown storage URL 'postgresql://x/y' .*'postgresql'"):
         get_storage("postgresql://x/y")
-    with pytest.raises(InputError, match="unknown storage URL 'study.db'"):
-        get_storage("study.db")
+    # one grammar everywhere: a plain path means a SQLite file
+    plain = get_storage("plain.db")
+    assert isinstance(plain, SQLiteStorage) and plain.path == Path("plain.db")
+    # a mistyped directory is an error, not a new empty study; create_dirs=True makes it
+    with pytest.raises(StorageNotFoundError, match=r"directory 'no/such' .*create_dirs=True"):
+        get_storage("no/such/x.db")
+    with pytest.raises(StorageNotFoundError):
+        get_storage("sqlite:///no/such/x.db")
+    assert isinstance(get_storage("new/dir/x.db", create_dirs=True), SQLiteStorage)
+    # loading needs the file to exist
+    with pytest.raises(StorageNotFoundError, match="does not exist"):
+        get_storage("missing.db", must_exist=True)
     with pytest.raises(InputError, match="names no database file"):
         get_storage("sqlite:///:memory:")
     with pytest.raises(InputError, match="not int"):

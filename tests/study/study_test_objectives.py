@@ -4,34 +4,34 @@ from __future__ import annotations
 
 import os
 
-from jahs_bo.types import Trial
+from jahs_bo.study import TrialContext
 
 
-def n_convs(trial: Trial) -> float:
+def n_convs(config: dict, ctx: TrialContext) -> float:
     """Number of convolutions in the NB201 cell (a deterministic toy objective)."""
-    return float(trial.config["arch"].count("conv"))
+    return float(config["arch"].count("conv"))
 
 
-def n_convs_or_crash(trial: Trial) -> float:
+def n_convs_or_crash(config: dict, ctx: TrialContext) -> float:
     """Like :func:`n_convs`, but trials with an odd number raise; reports the worker pid."""
-    if trial.number % 2 == 1:
-        raise ValueError(f"odd trial {trial.number} in pid {os.getpid()}")
-    return n_convs(trial)
+    if ctx.number % 2 == 1:
+        raise ValueError(f"odd trial {ctx.number} in pid {os.getpid()}")
+    return n_convs(config, ctx)
 
 
-def crash_odd_die_at_4(trial: Trial) -> float:
+def crash_odd_die_at_4(config: dict, ctx: TrialContext) -> float:
     """:func:`n_convs_or_crash`, and trial 4 kills its worker (as an out-of-memory kill would)."""
-    if trial.number == 4:
+    if ctx.number == 4:
         os._exit(3)
-    return n_convs_or_crash(trial)
+    return n_convs_or_crash(config, ctx)
 
 
-def always_dies(trial: Trial) -> float:
+def always_dies(config: dict, ctx: TrialContext) -> float:
     """Kills its worker at once, like a script without an ``if __name__ == '__main__'`` guard."""
     os._exit(1)
 
 
-def sleeps(trial: Trial) -> float:
+def sleeps(config: dict, ctx: TrialContext) -> float:
     """Sleeps long enough to be interrupted."""
     import time
 
