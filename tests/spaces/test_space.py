@@ -18,7 +18,7 @@ from jahs_bo.spaces import (
     lcbench_space,
     nb201_space,
 )
-from jahs_bo.spaces.cells import NB201Cell
+from jahs_bo.spaces.nb201 import NB201Cell
 
 
 def conditional_space() -> SearchSpace:
