@@ -9,7 +9,7 @@ the ``k``-th ``|...|`` group (``k = 1, 2, 3``) lists the operations on the edges
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import networkx as nx
@@ -29,8 +29,6 @@ NB201_OPS: tuple[str, ...] = (
 )
 #: The six edges ``(k, j)`` (operation on edge ``j -> k``) of the NB201 cell, in canonical order.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-#: Benchmark-table column of each edge, in :data:`NB201_EDGES` order.
-NB201_EDGE_COLUMNS: tuple[str, ...] = tuple(f"op_e{k}_{j}" for k, j in NB201_EDGES)
 
 
 @register_domain
@@ -142,17 +140,6 @@ class NB201Cell(ArchitectureDomain):
             ops.append(self.ops[int(i)])
         return self.from_ops(ops)
 
-    def to_benchmark_columns(self, value: str) -> dict[str, int]:
-        """The ``op_e{k}_{j}`` integer coding of the NB201 benchmark table (indices into :attr:`ops`)."""
-        return dict(zip(NB201_EDGE_COLUMNS, self.to_index_tuple(value), strict=True))
-
-    def from_benchmark_columns(self, row: Mapping[str, Any]) -> str:
-        """The cell of a benchmark-table row (or any mapping with the six ``op_e{k}_{j}`` keys)."""
-        missing = [c for c in NB201_EDGE_COLUMNS if c not in row]
-        if missing:
-            raise InvalidConfigError(f"row lacks the columns {missing}; got keys {sorted(row)}")
-        return self.from_index_tuple([int(row[c]) for c in NB201_EDGE_COLUMNS])
-
     # ---- ArchitectureDomain ----------------------------------------------------------------
 
     def validate(self, value: Any) -> str:
@@ -257,4 +244,4 @@ class NB201Cell(ArchitectureDomain):
         )
 
 
-__all__ = ["NB201_EDGES", "NB201_EDGE_COLUMNS", "NB201_OPS", "NB201Cell"]
+__all__ = ["NB201_EDGES", "NB201_OPS", "NB201Cell"]

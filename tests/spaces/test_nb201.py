@@ -15,17 +15,19 @@ from hypothesis import strategies as st
 
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces.base import ArchitectureDomain, domain_from_dict
-from jahs_bo.spaces.nb201 import NB201_EDGE_COLUMNS, NB201_OPS, NB201Cell
+from jahs_bo.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Cell
 
 NB201_CSV = Path(__file__).resolve().parents[2] / "benchmarks" / "data" / "nb201.csv.gz"
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 OPTIMUM = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 TRANSNAS_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
+#: The benchmark table's integer op coding, one column per edge in ``NB201_EDGES`` order.
+EDGE_COLUMNS = [f"op_e{k}_{j}" for k, j in NB201_EDGES]
 
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    return pd.read_csv(NB201_CSV, usecols=["index", "arch_str", *NB201_EDGE_COLUMNS])
+    return pd.read_csv(NB201_CSV, usecols=["index", "arch_str", *EDGE_COLUMNS])
 
 
 def _labels(graph: nx.DiGraph) -> list[str]:
@@ -52,12 +54,9 @@ def test_nb201_every_table_string_prints_back_identically(table):
 def test_nb201_index_tuples_match_benchmark_coding(table):
     domain = NB201Cell()
     ours = np.array([domain.to_index_tuple(s) for s in table["arch_str"]])
-    np.testing.assert_array_equal(ours, table[list(NB201_EDGE_COLUMNS)].to_numpy())
+    np.testing.assert_array_equal(ours, table[EDGE_COLUMNS].to_numpy())
     for row in table.head(50).to_dict("records"):
-        assert domain.from_benchmark_columns(row) == row["arch_str"]
-        assert domain.to_benchmark_columns(row["arch_str"]) == {
-            c: row[c] for c in NB201_EDGE_COLUMNS
-        }
+        assert domain.from_index_tuple([row[c] for c in EDGE_COLUMNS]) == row["arch_str"]
 
 
 def test_nb201_enumeration_equals_the_table(table):
