@@ -1,16 +1,19 @@
-"""Turn curve CSVs into tables and plots.
+"""Turn benchmark curves into tables and plots.
 
-    python -m benchmarks.report benchmarks/results/nb201/runs --out benchmarks/results/nb201 \\
-        --command "python -m benchmarks.run ..."
+    python -m benchmarks.report benchmarks/results/nb201 --out benchmarks/results/nb201 \\
+        --command-file benchmarks/results/nb201/commands.txt --title "..."
 
-Writes ``results.md`` (regret tables, incumbent test accuracy, ask overhead, provenance) and one PNG
-per problem. What every number means is written into ``results.md`` itself.
+Reads per-run CSVs and compressed curve files, writes ``results.md`` (regret tables, incumbent test
+accuracy, ask overhead, provenance), ``curves.csv.xz`` (every curve that went into the tables, the one
+data file a results folder commits) and one PNG per problem (git-ignored; rerun this command to
+draw them). What every number means is written into ``results.md`` itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import lzma
 import math
 import os
 import platform
@@ -25,8 +28,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.problems import Problem, get_problem
+from benchmarks.problems.curves import BASE_COLUMNS, TAIL_COLUMNS
 
 CHECKPOINTS: tuple[int, ...] = (25, 50, 100, 150)
+#: The file in a results folder that holds every curve of its tables (xz-compressed CSV).
+CURVES_FILE = "curves.csv.xz"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,16 +40,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def load_curves(paths: Sequence[str | Path]) -> pd.DataFrame:
     """All curves under ``paths`` in one frame.
 
-    Folders are searched recursively for ``*.csv`` (one run each) and ``*.csv.gz`` (several runs
-    concatenated, e.g. a peer's aggregated curves); a (problem, optimizer, seed, eval) row found in
-    several files is kept once, from a per-run ``*.csv`` where there is one (the newer data: the
-    aggregated files are written from them).
+    Folders are searched recursively for ``*.csv`` (one run each), ``*.csv.gz`` (several runs,
+    e.g. a peer's aggregated ``curves_<optimizer>.csv.gz``) and ``*.csv.xz`` (a results folder's
+    :data:`CURVES_FILE`). A (problem, optimizer, seed, eval) row found in several files is kept
+    once, from the freshest kind of file: a per-run ``*.csv`` first, then ``*.csv.gz``, then
+    ``*.csv.xz`` (the committed curves are what the newer files are folded into).
     """
     files: list[Path] = []
-    for p in map(Path, paths):
-        files += sorted(p.rglob("*.csv")) if p.is_dir() else [p]
-    for p in map(Path, paths):
-        files += sorted(p.rglob("*.csv.gz")) if p.is_dir() else []
+    for pattern in ("*.csv", "*.csv.gz", "*.csv.xz"):
+        for p in map(Path, paths):
+            if p.is_dir():
+                files += sorted(p.rglob(pattern))
+            elif pattern == "*.csv":
+                files.append(p)  # a file named explicitly: read once, before any folder's
     if not files:
         raise FileNotFoundError(f"no curve CSVs under {[str(p) for p in paths]}")
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
@@ -73,23 +82,44 @@ def hv_regret_curves(df: pd.DataFrame, problem: Problem) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def aggregate_curves(df: pd.DataFrame, out: Path, optimizers: Sequence[str]) -> list[Path]:
-    """Write ``out/curves_<optimizer>.csv.gz`` (all problems and seeds of one optimizer).
+def curve_columns(df: pd.DataFrame) -> list[str]:
+    """The columns of ``df`` in the per-run CSV order (``value_1``.. after ``value``, unknown last)."""
+    extra = sorted(
+        (c for c in df.columns if c.startswith("value_")), key=lambda c: int(c.split("_")[1])
+    )
+    known = [c for c in (*BASE_COLUMNS, *extra, *TAIL_COLUMNS) if c in df.columns]
+    return known + sorted(set(df.columns) - set(known))
 
-    Per-run CSVs stay out of git (``benchmarks/results/**/runs/``); these files are what a results
-    folder commits, and :func:`load_curves` reads them back. The gzip header carries no time stamp,
-    so unchanged curves give an unchanged file.
+
+def write_curves(df: pd.DataFrame, path: Path) -> Path:
+    """Write every curve of ``df`` to one xz-compressed CSV (:data:`CURVES_FILE`) at ``path``.
+
+    Rows are sorted by (problem, optimizer, seed, eval) and columns put in the per-run CSV order;
+    floats are written exactly (shortest round-trip form), so :func:`load_curves` reads back the
+    same frame. An existing file with the same CSV text is left untouched (compressing a large
+    table at xz's strongest preset takes minutes), and a new one is byte-identical whenever its
+    text is (xz stores no time stamp), so unchanged curves never show up as a change in git.
     """
-    paths = []
-    for optimizer in optimizers:
-        g = df[df["optimizer"] == optimizer]
-        if g.empty:
-            raise ValueError(f"no curves of optimizer {optimizer!r} to aggregate")
-        g = g.sort_values(["problem", "seed", "eval"])
-        path = out / f"curves_{optimizer}.csv.gz"
-        g.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
-        paths.append(path)
-    return paths
+    key = ["problem", "optimizer", "seed", "eval"]
+    table = df[curve_columns(df)].sort_values(key, kind="stable")
+    data = table.to_csv(index=False, lineterminator="\n").encode()
+    if path.exists():
+        with contextlib.suppress(lzma.LZMAError, OSError):
+            if lzma.decompress(path.read_bytes()) == data:
+                return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(lzma.compress(data, preset=9))
+    return path
+
+
+def _is_read(path: Path, inputs: Sequence[str | Path]) -> bool:
+    """Whether :func:`load_curves` of ``inputs`` reads the file ``path``."""
+    target = path.resolve()
+    for p in map(Path, inputs):
+        p = p.resolve()
+        if target == p or (p.is_dir() and p in target.parents):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------- statistics
@@ -340,14 +370,43 @@ def write_report(
     title: str | None = None,
     checkpoints: Sequence[int] = CHECKPOINTS,
     notes: str | None = None,
-    aggregate: Sequence[str] = (),
     report_command: str | None = None,
     reach: Sequence[float] = (),
+    plots: bool = True,
+    replace_curves: bool = False,
 ) -> Path:
-    """Write ``results.md`` and the PNGs into ``out``; returns the markdown path."""
+    """Write ``results.md``, :data:`CURVES_FILE` and (if ``plots``) the PNGs into ``out``.
+
+    Args:
+        inputs: Folders (searched recursively) and curve files, as for :func:`load_curves`.
+        out: The results folder.
+        command: The commands that produced the runs; ``None`` quotes every ``commands.log``
+            found under the input folders.
+        title: Title of ``results.md``.
+        checkpoints: Evaluation counts (or full-fidelity equivalents) of the table columns.
+        notes: Markdown put above the tables.
+        report_command: The command line quoted as the way to regenerate the report.
+        reach: Regret thresholds for the "budget until the mean regret reaches" tables.
+        plots: Draw one PNG per problem.
+        replace_curves: Allow replacing an ``out/curves.csv.xz`` that ``inputs`` do not read.
+
+    Returns:
+        The path of ``results.md``.
+
+    Raises:
+        FileExistsError: ``out`` holds a curves file that ``inputs`` do not include (its curves
+            would be lost) and ``replace_curves`` is false.
+    """
+    curves = out / CURVES_FILE
+    if curves.exists() and not replace_curves and not _is_read(curves, inputs):
+        raise FileExistsError(
+            f"{curves} exists and is not among the inputs, so its curves would be replaced by "
+            f"those of {[str(p) for p in inputs]} alone; add {out} to the inputs (runs under "
+            f"{out}/runs are read from there too) or pass --replace-curves"
+        )
     df = load_curves(inputs)
     out.mkdir(parents=True, exist_ok=True)
-    aggregate_curves(df, out, aggregate)
+    write_curves(df, curves)
     if command is None:  # the harness appends every invocation to <runs>/commands.log
         logs = [log for p in map(Path, inputs) if p.is_dir() for log in p.rglob("commands.log")]
         command = "".join(log.read_text() for log in logs) or None
@@ -359,7 +418,8 @@ def write_report(
             g = hv_regret_curves(g, problem)
         table, _, label = regret_table(g, problem, checkpoints)
         png = out / f"{name.replace('/', '__').replace(':', '@')}.png"
-        plot_problem(g, problem, png)
+        if plots:
+            plot_problem(g, problem, png)
         what = "hypervolume regret" if problem.multi_objective else "regret"
         sections.append(
             f"### {name}\n\n{what} at {label}; optimum: {problem.description}\n\n{table}\n\n"
@@ -413,15 +473,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("inputs", nargs="+", help="folders (searched recursively) or CSV files")
-    parser.add_argument("--out", required=True, help="folder for results.md and the PNGs")
+    parser.add_argument(
+        "--out", required=True, help=f"folder for results.md, {CURVES_FILE} and the PNGs"
+    )
     parser.add_argument("--command", help="the command that produced the runs (recorded)")
     parser.add_argument("--command-file", help="read the command(s) from this file")
     parser.add_argument("--title", help="title of results.md")
     parser.add_argument("--notes", help="markdown file whose text goes above the tables")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNGs")
     parser.add_argument(
-        "--aggregate",
-        default="",
-        help="optimizers whose curves to write to OUT/curves_<optimizer>.csv.gz (comma-separated)",
+        "--replace-curves",
+        action="store_true",
+        help=f"replace OUT/{CURVES_FILE} even when the inputs do not include it",
     )
     parser.add_argument(
         "--checkpoints",
@@ -440,7 +503,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = Path(args.command_file).read_text()
     checkpoints = [int(c) for c in args.checkpoints.split(",") if c]
     notes = Path(args.notes).read_text() if args.notes else None
-    aggregate = [a for a in args.aggregate.split(",") if a]
     argv_text = shlex.join(sys.argv[1:] if argv is None else list(argv))
     path = write_report(
         args.inputs,
@@ -449,9 +511,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.title,
         checkpoints,
         notes,
-        aggregate,
         report_command=f"python -m benchmarks.report {argv_text}",
         reach=[float(t) for t in args.reach.split(",") if t],
+        plots=not args.no_plots,
+        replace_curves=args.replace_curves,
     )
     print(f"wrote {path}")
     return 0

@@ -226,7 +226,7 @@ def jahs_cell_string(config: Mapping[str, Any]) -> str:
     try:
         raw = [config[f"Op{i}"] for i in range(1, 7)]
         if all(isinstance(v, str) for v in raw):
-            from jahs_bo.spaces.cells import NB201Cell as NB201CellDomain
+            from jahs_bo.spaces.nb201 import NB201Cell as NB201CellDomain
 
             return NB201CellDomain().from_ops(raw)
         ops = {edge: _JAHS_OPS[int(v)] for edge, v in zip(_JAHS_EDGES, raw, strict=True)}

@@ -9,7 +9,6 @@ from jahs_bo.spaces.builtin import (
     lcbench_space,
     nb201_space,
 )
-from jahs_bo.spaces.cells import NB101Cell, NB201Cell
 from jahs_bo.spaces.fidelity import Fidelity
 from jahs_bo.spaces.grammar import (
     Derivation,
@@ -18,6 +17,8 @@ from jahs_bo.spaces.grammar import (
     hierarchical_nb201_grammar,
     nb201_grammar,
 )
+from jahs_bo.spaces.nb101 import NB101Cell
+from jahs_bo.spaces.nb201 import NB201Cell
 from jahs_bo.spaces.space import SearchSpace
 
 __all__ = [

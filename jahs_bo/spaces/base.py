@@ -14,7 +14,6 @@ nodes they connect, as in the WL-kernel NAS literature (Ru et al., 2021).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import networkx as nx
@@ -121,7 +120,3 @@ class ArchitectureDomain(ABC):
 
     def __hash__(self) -> int:
         return hash(repr(sorted(self.to_dict().items(), key=lambda kv: kv[0])))
-
-
-#: A factory for architecture domains, used by the built-in spaces.
-DomainFactory = Callable[[], ArchitectureDomain]

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import ConfigSpace as CS
 
-from jahs_bo.spaces.cells import NB201Cell
 from jahs_bo.spaces.fidelity import Fidelity
 from jahs_bo.spaces.grammar import GrammarDomain, hierarchical_nb201_grammar
+from jahs_bo.spaces.nb201 import NB201Cell
 from jahs_bo.spaces.space import SearchSpace
 
 

@@ -63,9 +63,7 @@ def test_report_tables_and_plots(tmp_path):
             for seed in (0, 1):
                 recorder = run.run_jahs(get_problem(problem), optimizer, seed, budget=10)
                 recorder.write_csv(run.run_path(runs, problem, optimizer, seed))
-    path = report.write_report(
-        [runs], tmp_path / "out", command="CMD", checkpoints=[5, 10], aggregate=["random"]
-    )
+    path = report.write_report([runs], tmp_path / "out", command="CMD", checkpoints=[5, 10])
     text = path.read_text()
     assert "CMD" in text and "botorch" in text and "logical cores" in text
     assert "### nb201/cifar100" in text and "hypervolume regret" in text
@@ -77,14 +75,14 @@ def test_report_tables_and_plots(tmp_path):
     assert (tmp_path / "out" / "nb201__cifar100.png").stat().st_size > 1000
     assert (tmp_path / "out" / "nb201-mo__cifar10.png").exists()
     assert "| nb201/cifar100 | ls | 20 |" in text  # overhead table: 2 seeds x 10 asks
-    # The aggregated curves (what a results folder commits) read back as the per-run CSVs.
-    agg = report.load_curves([tmp_path / "out" / "curves_random.csv.gz"])
-    per_run = report.load_curves([runs]).query("optimizer == 'random'")
-    key = ["problem", "seed", "eval"]
+    # The one curves file (what a results folder commits) reads back as the per-run CSVs.
+    stored = report.load_curves([tmp_path / "out" / report.CURVES_FILE])
+    per_run = report.load_curves([runs])
+    key = ["problem", "optimizer", "seed", "eval"]
     pd.testing.assert_frame_equal(
-        agg.sort_values(key).reset_index(drop=True),
-        per_run.sort_values(key).reset_index(drop=True),
+        stored, per_run[stored.columns].sort_values(key).reset_index(drop=True), check_exact=True
     )
+    assert stored.columns[:4].tolist() == key and stored.columns[-1] == "config"
 
 
 def test_hypervolume_regret_decreases_to_zero_on_the_front():
@@ -131,10 +129,13 @@ def test_parallel_seeds_match_serial_seeds(tmp_path):
 def test_per_run_csvs_take_precedence_over_aggregated_curves(tmp_path):
     recorder = run.run_jahs(get_problem("nb201/cifar10"), "random", 0, budget=3)
     recorder.write_csv(run.run_path(tmp_path / "runs", "nb201/cifar10", "random", 0))
-    stale = pd.DataFrame(recorder.rows).assign(ask_seconds=99.0)
-    stale.to_csv(tmp_path / "curves_random.csv.gz", index=False)
+    rows = pd.DataFrame(recorder.rows)
+    report.write_curves(rows.assign(ask_seconds=77.0), tmp_path / report.CURVES_FILE)
+    rows.assign(ask_seconds=99.0).to_csv(tmp_path / "curves_random.csv.gz", index=False)
     df = report.load_curves([tmp_path])
-    assert len(df) == 3 and (df["ask_seconds"] < 99.0).all()
+    assert len(df) == 3 and (df["ask_seconds"] < 77.0).all()
+    (run.run_path(tmp_path / "runs", "nb201/cifar10", "random", 0)).unlink()
+    assert (report.load_curves([tmp_path])["ask_seconds"] == 99.0).all()  # .csv.gz before .csv.xz
 
 
 def test_reach_table_finds_first_budget_where_the_mean_regret_is_low_enough():

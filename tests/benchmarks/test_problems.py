@@ -61,7 +61,7 @@ def test_corrupt_table_is_rejected():
 
 
 def test_arch_strings_round_trip_and_match_jahs_bo():
-    from jahs_bo.spaces.cells import NB201Cell
+    from jahs_bo.spaces.nb201 import NB201Cell
 
     cell = NB201Cell()
     table = load_table()

@@ -14,7 +14,7 @@ from jahs_bo.encoding.store import ArchitectureStore
 from jahs_bo.encoding.wl import wl_features, wl_node_labels
 from jahs_bo.exceptions import InputError
 from jahs_bo.kernels import HierarchicalWLKernel, WLKernel
-from jahs_bo.spaces.cells import NB201Cell
+from jahs_bo.spaces.nb201 import NB201Cell
 
 
 def _dag(labels: list[str], edges: list[tuple[int, int]]) -> nx.DiGraph:

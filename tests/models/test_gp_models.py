@@ -27,7 +27,7 @@ from jahs_bo.models import (
     kriging_believer,
 )
 from jahs_bo.spaces import SearchSpace, jahs_bench_201_space, nb201_space
-from jahs_bo.spaces.cells import NB201Cell
+from jahs_bo.spaces.nb201 import NB201Cell
 
 
 def _n_conv(arch: str) -> float:

@@ -390,7 +390,7 @@ def test_nb201_cells_and_derivations_are_in_bijection(nb201):
 
 
 def test_nb201_cell_validates_in_the_cell_domain(nb201):
-    cells = pytest.importorskip("jahs_bo.spaces.cells")
+    cells = pytest.importorskip("jahs_bo.spaces.nb201")
     cell_domain = cells.NB201Cell()
     rng = np.random.default_rng(4)
     for _ in range(20):
@@ -450,7 +450,7 @@ def test_small_graph_golden():
 
 
 def test_cell_graph_matches_nb201_cell_domain():
-    cells = pytest.importorskip("jahs_bo.spaces.cells")
+    cells = pytest.importorskip("jahs_bo.spaces.nb201")
     ops = " | ".join(f'"{op}"' for op in NB201_OP_NAMES)
     domain = GrammarDomain(f'CELL -> "Cell" OPS OPS OPS OPS OPS OPS\nOPS -> {ops}\n')
     cell_domain = cells.NB201Cell()

@@ -1,10 +1,4 @@
-"""Cell architecture domains: NAS-Bench-201 cells (ops on edges) and NAS-Bench-101 cells (ops on nodes).
-
-:class:`NB201Cell` values are the official NAS-Bench-201 strings, for example
-``|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|``:
-the ``k``-th ``|...|`` group (``k = 1, 2, 3``) lists the operations on the edges ``j -> k`` for
-``j = 0..k-1`` as ``op~j``. Edges are always ordered ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2``
-(:data:`NB201_EDGES`), which is also the order of the ``op_e{k}_{j}`` columns of the benchmark table.
+"""The NAS-Bench-101 cell domain: a DAG whose nodes carry operations.
 
 :class:`NB101Cell` values are ``"<rows>|<labels>"`` strings of the canonical form of a cell, for
 example ``"0110.0001.0001.0000|input,conv3x3-bn-relu,maxpool3x3,output"``: ``<rows>`` are the rows
@@ -22,294 +16,11 @@ import networkx as nx
 import numpy as np
 
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
+from jahs_bo.spaces._checks import check_dict, check_op_names
 from jahs_bo.spaces.base import ArchitectureDomain, register_domain
 
-#: The five NAS-Bench-201 operations, in the benchmark's integer coding ``0..4``.
-NB201_OPS: tuple[str, ...] = (
-    "none",
-    "skip_connect",
-    "nor_conv_1x1",
-    "nor_conv_3x3",
-    "avg_pool_3x3",
-)
-#: The six edges ``(k, j)`` (operation on edge ``j -> k``) of the NB201 cell, in canonical order.
-NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-#: Benchmark-table column of each edge, in :data:`NB201_EDGES` order.
-NB201_EDGE_COLUMNS: tuple[str, ...] = tuple(f"op_e{k}_{j}" for k, j in NB201_EDGES)
 #: Default intermediate operations of :class:`NB101Cell` (those of NAS-Bench-101).
 NB101_OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
-
-_RESERVED_LABELS = ("input", "output", "sum")
-
-
-def _check_op_names(ops: Sequence[str], forbidden_chars: str, where: str) -> tuple[str, ...]:
-    """Validate an operation list: non-empty unique strings, no reserved labels or separators."""
-    if isinstance(ops, str) or not isinstance(ops, Sequence):
-        raise InvalidSpaceError(f"{where}: ops must be a list of strings, got {ops!r}")
-    ops = tuple(ops)
-    if not ops:
-        raise InvalidSpaceError(f"{where}: ops must not be empty")
-    for op in ops:
-        if not isinstance(op, str) or not op:
-            raise InvalidSpaceError(f"{where}: every op must be a non-empty string, got {op!r}")
-        if op in _RESERVED_LABELS:
-            raise InvalidSpaceError(
-                f"{where}: op name {op!r} is reserved for graph nodes; rename it "
-                f"(reserved: {list(_RESERVED_LABELS)})"
-            )
-        bad = [c for c in forbidden_chars if c in op] + [c for c in op if c.isspace()]
-        if bad:
-            raise InvalidSpaceError(
-                f"{where}: op name {op!r} contains {bad[0]!r}; op names may not contain "
-                f"whitespace or any of {list(forbidden_chars)}"
-            )
-    if len(set(ops)) != len(ops):
-        raise InvalidSpaceError(f"{where}: ops must be unique, got {list(ops)}")
-    return ops
-
-
-def _check_dict(data: Mapping[str, Any], kind: str, keys: set[str]) -> None:
-    if not isinstance(data, Mapping) or data.get("kind") != kind:
-        raise InvalidSpaceError(f"expected a dict with kind {kind!r}, got {data!r}")
-    unknown = set(data) - keys - {"kind"}
-    if unknown:
-        raise InvalidSpaceError(
-            f"unknown keys {sorted(unknown)} in {kind!r} domain dict; allowed: {sorted(keys)}"
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# NAS-Bench-201
-# --------------------------------------------------------------------------------------------
-
-
-@register_domain
-class NB201Cell(ArchitectureDomain):
-    """The NAS-Bench-201 cell: one operation on each of the 6 edges of a 4-node DAG.
-
-    Args:
-        ops: The operation set, in integer-coding order. The default is NB201's five operations
-            (:data:`NB201_OPS`), whose indices are the benchmark's ``op_e{k}_{j}`` coding
-            ``0..4``. A TransNAS-Bench-101-style cell is the same domain with another list,
-            e.g. ``("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")``. At least two ops.
-
-    Graph view (:meth:`to_graph`, following Ru et al., 2021): the edge operations become nodes.
-    Before pruning, the graph has 10 nodes numbered in topological order::
-
-        0 input, 1 op(1<-0), 2 sum(node 1), 3 op(2<-0), 4 op(2<-1), 5 sum(node 2),
-        6 op(3<-0), 7 op(3<-1), 8 op(3<-2), 9 output
-
-    with edges ``source -> op(k<-j) -> target`` where ``source`` is ``input`` for ``j = 0`` and
-    ``sum(node j)`` otherwise, and ``target`` is ``sum(node k)`` for ``k < 3`` and ``output`` for
-    ``k = 3``. Op nodes are labelled with the op name, the cell's intermediate nodes ``"sum"``.
-    By default (``prune=True``) ``none`` edges are removed (a ``none`` edge outputs zeros, so it
-    cuts the path, as in the WL-kernel NAS literature), then every node that is not on a path
-    from ``input`` to ``output`` is removed (``input`` and ``output`` are always kept) and the
-    remaining nodes are renumbered ``0..n-1`` in the order above. A cell whose output is cut off
-    from its input becomes the two-node graph ``input``, ``output`` without edges.
-    """
-
-    kind = "nb201_cell"
-    n_edges = len(NB201_EDGES)
-
-    def __init__(self, ops: Sequence[str] = NB201_OPS):
-        self.ops = _check_op_names(ops, "|~+", "NB201Cell")
-        if len(self.ops) < 2:
-            raise InvalidSpaceError(
-                f"NB201Cell needs at least two ops to mutate between, got {list(self.ops)}"
-            )
-        self._index = {op: i for i, op in enumerate(self.ops)}
-
-    def __repr__(self) -> str:
-        return f"NB201Cell(ops={self.ops!r})"
-
-    # ---- conversions -----------------------------------------------------------------------
-
-    def to_ops(self, value: str) -> tuple[str, ...]:
-        """The 6 edge operations of ``value``, in :data:`NB201_EDGES` order."""
-        if not isinstance(value, str):
-            raise InvalidConfigError(
-                f"NB201 cell value must be a string like {self._example()!r}, got {value!r}"
-            )
-        groups = value.split("+")
-        if len(groups) != 3:
-            raise self._format_error(value, f"found {len(groups)} '+'-separated groups, not 3")
-        ops: list[str] = []
-        for k, group in enumerate(groups, start=1):
-            if len(group) < 2 or group[0] != "|" or group[-1] != "|":
-                raise self._format_error(value, f"group {group!r} is not enclosed in '|'")
-            tokens = group[1:-1].split("|")
-            if len(tokens) != k:
-                raise self._format_error(
-                    value, f"group {k} ({group!r}) must hold {k} op(s), it holds {len(tokens)}"
-                )
-            for j, token in enumerate(tokens):
-                op, sep, src = token.partition("~")
-                if not sep or src != str(j):
-                    raise self._format_error(
-                        value, f"token {token!r} in group {k} must be '<op>~{j}'"
-                    )
-                if op not in self._index:
-                    raise InvalidConfigError(
-                        f"unknown op {op!r} on edge {j}->{k} of NB201 cell {value!r}; "
-                        f"allowed ops: {list(self.ops)}"
-                    )
-                ops.append(op)
-        return tuple(ops)
-
-    def from_ops(self, ops: Sequence[str]) -> str:
-        """The canonical string of the cell with edge operations ``ops`` (:data:`NB201_EDGES` order)."""
-        if isinstance(ops, str) or len(ops) != self.n_edges:
-            raise InvalidConfigError(
-                f"expected {self.n_edges} edge ops in order {self._edge_names()}, got {ops!r}"
-            )
-        for op, (k, j) in zip(ops, NB201_EDGES, strict=True):
-            if op not in self._index:
-                raise InvalidConfigError(
-                    f"unknown op {op!r} on edge {j}->{k}; allowed ops: {list(self.ops)}"
-                )
-        it = iter(ops)
-        groups = ["|" + "|".join(f"{next(it)}~{j}" for j in range(k)) + "|" for k in (1, 2, 3)]
-        return "+".join(groups)
-
-    def to_index_tuple(self, value: str) -> tuple[int, ...]:
-        """Indices into :attr:`ops` of the 6 edge operations (:data:`NB201_EDGES` order)."""
-        return tuple(self._index[op] for op in self.to_ops(value))
-
-    def from_index_tuple(self, indices: Sequence[int]) -> str:
-        """Inverse of :meth:`to_index_tuple`."""
-        if isinstance(indices, str) or len(indices) != self.n_edges:
-            raise InvalidConfigError(f"expected {self.n_edges} op indices, got {indices!r}")
-        ops = []
-        for i in indices:
-            if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
-                raise InvalidConfigError(f"op index {i!r} in {indices!r} is not an integer")
-            if not 0 <= int(i) < len(self.ops):
-                raise InvalidConfigError(
-                    f"op index {i!r} in {list(indices)!r} is out of range 0..{len(self.ops) - 1} "
-                    f"(ops: {list(self.ops)})"
-                )
-            ops.append(self.ops[int(i)])
-        return self.from_ops(ops)
-
-    def to_benchmark_columns(self, value: str) -> dict[str, int]:
-        """The ``op_e{k}_{j}`` integer coding of the NB201 benchmark table (indices into :attr:`ops`)."""
-        return dict(zip(NB201_EDGE_COLUMNS, self.to_index_tuple(value), strict=True))
-
-    def from_benchmark_columns(self, row: Mapping[str, Any]) -> str:
-        """The cell of a benchmark-table row (or any mapping with the six ``op_e{k}_{j}`` keys)."""
-        missing = [c for c in NB201_EDGE_COLUMNS if c not in row]
-        if missing:
-            raise InvalidConfigError(f"row lacks the columns {missing}; got keys {sorted(row)}")
-        return self.from_index_tuple([int(row[c]) for c in NB201_EDGE_COLUMNS])
-
-    # ---- ArchitectureDomain ----------------------------------------------------------------
-
-    def validate(self, value: Any) -> str:
-        """Return ``value`` if it is an official NB201 string over :attr:`ops` (it is canonical).
-
-        Raises:
-            InvalidConfigError: malformed string or an op outside :attr:`ops`.
-        """
-        return self.from_ops(self.to_ops(value))
-
-    def sample(self, rng: np.random.Generator) -> str:
-        """A uniformly random cell."""
-        return self.from_index_tuple(rng.integers(len(self.ops), size=self.n_edges).tolist())
-
-    def mutate(self, value: str, rng: np.random.Generator) -> str:
-        """Change the op of one uniformly chosen edge to a uniformly chosen different op."""
-        idx = list(self.to_index_tuple(value))
-        edge = int(rng.integers(self.n_edges))
-        shift = int(rng.integers(1, len(self.ops)))
-        idx[edge] = (idx[edge] + shift) % len(self.ops)
-        return self.from_index_tuple(idx)
-
-    def neighbours(self, value: str) -> list[str]:
-        """All ``6 * (len(ops) - 1)`` cells that differ in exactly one edge op."""
-        idx = self.to_index_tuple(value)
-        out = []
-        for e in range(self.n_edges):
-            for o in range(len(self.ops)):
-                if o != idx[e]:
-                    out.append(self.from_index_tuple(idx[:e] + (o,) + idx[e + 1 :]))
-        return out
-
-    def crossover(self, a: str, b: str, rng: np.random.Generator) -> str:
-        """Uniform crossover: each edge takes its op from ``a`` or ``b`` with probability 1/2."""
-        ia, ib = self.to_index_tuple(a), self.to_index_tuple(b)
-        take_a = rng.random(self.n_edges) < 0.5
-        return self.from_index_tuple(
-            [x if t else y for x, y, t in zip(ia, ib, take_a, strict=True)]
-        )
-
-    def size(self) -> int:
-        return len(self.ops) ** self.n_edges
-
-    def labels(self) -> list[str]:
-        """``["input", *ops, "sum", "output"]``."""
-        return ["input", *self.ops, "sum", "output"]
-
-    def to_graph(self, value: str, *, prune: bool = True) -> nx.DiGraph:
-        """The node-labelled DAG of ``value`` (layout and pruning rule in the class docstring).
-
-        Args:
-            value: An NB201 cell string.
-            prune: Drop ``none`` op nodes and every node off an input-to-output path.
-        """
-        ops = self.to_ops(value)
-        # Fixed 10-node layout: cell node -> graph node of its value.
-        cell_node = {0: 0, 1: 2, 2: 5, 3: 9}
-        op_node = dict(zip(NB201_EDGES, (1, 3, 4, 6, 7, 8), strict=True))
-        labels = {0: "input", 2: "sum", 5: "sum", 9: "output"}
-        full = nx.DiGraph()
-        full.add_nodes_from(range(10))
-        for (k, j), op in zip(NB201_EDGES, ops, strict=True):
-            labels[op_node[k, j]] = op
-            if prune and op == "none":
-                continue
-            full.add_edge(cell_node[j], op_node[k, j])
-            full.add_edge(op_node[k, j], cell_node[k])
-        keep = set(range(10))
-        if prune:
-            keep = (nx.descendants(full, 0) | {0}) & (nx.ancestors(full, 9) | {9})
-            keep |= {0, 9}
-        order = sorted(keep)
-        renumber = {old: new for new, old in enumerate(order)}
-        graph = nx.DiGraph()
-        for old in order:
-            graph.add_node(renumber[old], label=labels[old])
-        for u, v in full.edges():
-            if u in keep and v in keep:
-                graph.add_edge(renumber[u], renumber[v])
-        return graph
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ops": list(self.ops)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NB201Cell:
-        _check_dict(data, cls.kind, {"ops"})
-        return cls(ops=data.get("ops", NB201_OPS))
-
-    # ---- helpers ---------------------------------------------------------------------------
-
-    def _example(self) -> str:
-        return "|a~0|+|b~0|c~1|+|d~0|e~1|f~2|"
-
-    def _edge_names(self) -> list[str]:
-        return [f"{j}->{k}" for k, j in NB201_EDGES]
-
-    def _format_error(self, value: str, reason: str) -> InvalidConfigError:
-        return InvalidConfigError(
-            f"malformed NB201 cell string {value!r}: {reason}; expected the format "
-            f"'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with ops from {list(self.ops)}"
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# NAS-Bench-101
-# --------------------------------------------------------------------------------------------
 
 
 def _prune(matrix: list[list[int]]) -> list[int] | None:
@@ -356,7 +67,7 @@ class NB101Cell(ArchitectureDomain):
     def __init__(
         self, ops: Sequence[str] = NB101_OPS, max_nodes: int = 7, max_edges: int = 9
     ) -> None:
-        self.ops = _check_op_names(ops, "|,.", "NB101Cell")
+        self.ops = check_op_names(ops, "|,.", "NB101Cell")
         for name, val, low in (("max_nodes", max_nodes, 2), ("max_edges", max_edges, 1)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < low:
                 raise InvalidSpaceError(
@@ -511,7 +222,7 @@ class NB101Cell(ArchitectureDomain):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NB101Cell:
-        _check_dict(data, cls.kind, {"ops", "max_nodes", "max_edges"})
+        check_dict(data, cls.kind, {"ops", "max_nodes", "max_edges"})
         return cls(
             ops=data.get("ops", NB101_OPS),
             max_nodes=data.get("max_nodes", 7),
@@ -688,11 +399,4 @@ def _canonical_string(matrix: list[list[int]], labels: list[str]) -> str:
     )
 
 
-__all__ = [
-    "NB101_OPS",
-    "NB201_EDGES",
-    "NB201_EDGE_COLUMNS",
-    "NB201_OPS",
-    "NB101Cell",
-    "NB201Cell",
-]
+__all__ = ["NB101_OPS", "NB101Cell"]
