@@ -518,3 +518,102 @@ def test_unpruned_graphs_keep_zero_operations(hier):
         labels = [d["label"] for _, d in whole.nodes(data=True)]
         assert labels.count("zero") == value.count("zero")
         assert whole.number_of_nodes() >= hier.to_graph(value).number_of_nodes()
+
+
+# ---------------------------------------------------------------------- recursion, max_depth only
+def test_recursive_grammar_with_only_max_depth_always_samples_and_mutates():
+    # Regression: with max_nodes=None an alternative that cannot finish within the remaining
+    # depth had an infinite minimum size, and `inf <= inf` admitted it ("no alternative of S
+    # fits in depth 0" in ~3 % of samples and 2-5 % of mutations).
+    domain = GrammarDomain('S -> "Linear2" S S | "Residual1" S S | "x" | "y"\n', max_depth=5)
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        value = domain.sample(rng)
+        assert domain.parse(value).depth <= 5
+        mutant = domain.mutate(value, rng)
+        assert mutant != value
+        assert domain.parse(mutant).depth <= 5
+
+
+def test_random_searcher_on_a_depth_bounded_recursive_grammar_asks_without_failing():
+    from jahs_bo.spaces import SearchSpace
+    from jahs_bo.study import create_study
+
+    domain = GrammarDomain('S -> "Linear2" S S | "x" | "y"\n', max_depth=6)
+    study = create_study(SearchSpace(None, {"arch": domain}), searcher="random", seed=0)
+    for _ in range(60):
+        trial = study.ask()
+        assert domain.parse(trial.config["arch"]).depth <= 6
+        study.tell(trial, 0.0)
+
+
+# ---------------------------------------------------------------------- validity rules
+def _connected(graph: nx.DiGraph) -> bool:
+    return nx.has_path(graph, 0, graph.number_of_nodes() - 1)
+
+
+@pytest.fixture(scope="module")
+def hier_space_domain() -> GrammarDomain:
+    from jahs_bo.spaces import hierarchical_nb201_space
+
+    return hierarchical_nb201_space().architectures["arch"]
+
+
+def test_hierarchical_nb201_declares_connectivity(hier_space_domain):
+    assert hierarchical_nb201_grammar().requirements == ("connected",)
+    assert hier_space_domain.requirements == ("connected",)
+    # The golden count is the size of the unrestricted grammar (filtering happens at sampling).
+    assert hier_space_domain.grammar.log10_count() == pytest.approx(446.1, abs=0.05)
+
+
+def test_hierarchical_nb201_samples_and_mutations_are_connected(hier_space_domain):
+    domain = hier_space_domain
+    rng = np.random.default_rng(0)
+    values = [domain.sample(rng) for _ in range(500)]
+    assert all(_connected(domain.to_graph(v)) for v in values)
+    assert all(domain.is_valid(v) for v in values)
+    mutants = [domain.mutate(v, rng) for v in values]
+    assert all(_connected(domain.to_graph(m)) for m in mutants)
+    children = [domain.crossover(a, b, rng) for a, b in zip(values[:50], values[50:100])]
+    assert all(_connected(domain.to_graph(c)) for c in children)
+
+
+def test_unrestricted_hierarchical_grammar_proposes_disconnected_architectures():
+    # Without the rule about a quarter of the derivations ignore their input.
+    text = hierarchical_nb201_grammar().to_text().replace("require: connected\n", "")
+    free = GrammarDomain(text)
+    assert free.requirements == ()
+    rng = np.random.default_rng(0)
+    disconnected = sum(not _connected(free.to_graph(free.sample(rng))) for _ in range(200))
+    assert 20 < disconnected < 100
+
+
+def test_validity_rule_matches_the_graph_and_validate_still_accepts():
+    text = 'require: connected\nS -> "Linear2" A A | "Residual1" A A\nA -> "conv" | "zero"\n'
+    domain = GrammarDomain(text)
+    assert domain.size() == 8  # the unrestricted count
+    rng = np.random.default_rng(0)
+    seen = {domain.sample(rng) for _ in range(300)}
+    expected = {
+        "(Linear2 conv conv)",
+        "(Residual1 conv conv)",
+        "(Residual1 conv zero)",
+        "(Residual1 zero conv)",
+    }
+    assert seen == expected
+    for value in seen:
+        for _ in range(5):
+            assert domain.mutate(value, rng) in expected
+    assert not domain.is_valid("(Linear2 conv zero)")
+    # Validation accepts every derivation (stored trials stay readable); only proposals filter.
+    assert domain.validate("(Linear2 conv zero)") == "(Linear2 conv zero)"
+
+
+def test_grammar_without_valid_architectures_raises_clearly():
+    domain = GrammarDomain('require: connected\nS -> "Linear2" A A\nA -> "zero" | "none"\n')
+    with pytest.raises(GrammarError, match="connected.*100"):
+        domain.sample(np.random.default_rng(0))
+    with pytest.raises(GrammarError, match="unknown requirement 'acyclic'"):
+        GrammarDomain('require: acyclic\nS -> "x"\n')
+    with pytest.raises(GrammarError, match="'require:' expects"):
+        Grammar.from_text('require: 1x\nS -> "x"\n')

@@ -26,6 +26,7 @@ from jahs_bo.spaces.grammar.derivation import (
 )
 from jahs_bo.spaces.grammar.domain import (
     NB201_OP_NAMES,
+    REQUIREMENTS,
     GrammarDomain,
     derivation_to_nb201_cell,
     hierarchical_nb201_grammar,
@@ -33,12 +34,18 @@ from jahs_bo.spaces.grammar.domain import (
     nb201_cell_to_derivation,
     nb201_grammar,
 )
-from jahs_bo.spaces.grammar.graphs import ZERO_OPS, derivation_graph, derivation_graphs
+from jahs_bo.spaces.grammar.graphs import (
+    ZERO_OPS,
+    derivation_connected,
+    derivation_graph,
+    derivation_graphs,
+)
 from jahs_bo.spaces.grammar.operators import DerivationSampler
 from jahs_bo.spaces.grammar.text import Grammar, Symbol
 
 __all__ = [
     "NB201_OP_NAMES",
+    "REQUIREMENTS",
     "ZERO_OPS",
     "Derivation",
     "DerivationSampler",
@@ -46,6 +53,7 @@ __all__ = [
     "GrammarDomain",
     "InvalidDerivationError",
     "Symbol",
+    "derivation_connected",
     "derivation_graph",
     "derivation_graphs",
     "derivation_to_nb201_cell",

@@ -53,6 +53,7 @@ __all__ = [
     "CELL_EDGES",
     "ZERO_OPS",
     "check_topologies",
+    "derivation_connected",
     "derivation_graph",
     "derivation_graphs",
     "graph_labels",
@@ -188,6 +189,13 @@ class _Builder:
             items = ([Derivation(head)] if head is not None else []) + args
             self.chain(items, src, dst, level + 1)
 
+    def connected(self) -> bool:
+        """Whether the output tensor node is reachable from the input along the edges built."""
+        succ: list[list[int]] = [[] for _ in range(len(self.labels))]
+        for u, v in self.edges:
+            succ[u].append(v)
+        return 1 in _reachable(succ, 0)
+
     def graph(self) -> nx.DiGraph:
         n = len(self.labels)
         succ: list[list[int]] = [[] for _ in range(n)]
@@ -252,6 +260,15 @@ def derivation_graph(
     builder = _Builder(fold_level, prune)
     builder.build(tree, 0, 1, 0)
     return builder.graph()
+
+
+def derivation_connected(tree: Derivation) -> bool:
+    """Whether the architecture's output depends on its input: the graph of ``tree`` (as
+    :func:`derivation_graph` builds it, zero operations leaving no connection) has a path from
+    the input node to the output node."""
+    builder = _Builder(None, prune=True)
+    builder.build(tree, 0, 1, 0)
+    return builder.connected()
 
 
 def derivation_graphs(tree: Derivation, n_levels: int, prune: bool = True) -> list[nx.DiGraph]:

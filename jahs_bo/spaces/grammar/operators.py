@@ -14,9 +14,17 @@ can change and redraws its subtree; when the site lies inside a shared derivatio
 derivation replaces every occurrence. Crossover replaces a random site of the first parent by a
 subtree of the second parent rooted at the same nonterminal; shared nonterminals inside the
 donated subtree take the first parent's derivation where it has one.
+
+Validity rules (``requirements``, e.g. the hierarchical NB201 grammar's ``connected``) are
+predicates on whole derivations. Every operator proposes only derivations that satisfy all of
+them: a draw that violates one is rejected and redrawn, at most ``max_tries`` times, after which
+a :class:`~jahs_bo.exceptions.GrammarError` names the rules (the grammar may admit no valid
+architecture). Parents that violate a rule are accepted as input.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -36,8 +44,10 @@ class DerivationSampler:
         grammar: The grammar.
         max_depth: Largest allowed :attr:`Derivation.depth`; required for recursive grammars.
         max_nodes: Largest allowed :attr:`Derivation.n_nodes`.
-        max_tries: Redraws before giving up (only reachable through shared nonterminals or
-            when an operator keeps reproducing its input).
+        max_tries: Redraws before giving up (reachable through shared nonterminals, validity
+            rules, or when an operator keeps reproducing its input).
+        requirements: Validity rules, ``name -> predicate`` on whole derivations; proposals
+            satisfy all of them.
 
     Raises:
         InvalidSpaceError: The limits admit no derivation, or a recursive grammar has no
@@ -50,8 +60,10 @@ class DerivationSampler:
         max_depth: int | None = None,
         max_nodes: int | None = None,
         max_tries: int = 100,
+        requirements: Mapping[str, Callable[[Derivation], bool]] | None = None,
     ) -> None:
         self.grammar = grammar
+        self.requirements: dict[str, Callable[[Derivation], bool]] = dict(requirements or {})
         if max_depth is None and not grammar.is_finite:
             raise InvalidSpaceError(
                 f"the grammar is recursive ({sorted(grammar.recursive)} derive themselves), so "
@@ -132,15 +144,32 @@ class DerivationSampler:
     def sample(self, rng: np.random.Generator, symbol: str | None = None) -> Derivation:
         """Draw a derivation of ``symbol`` (default: the start symbol) within the limits."""
         symbol = self.grammar.start if symbol is None else symbol
+        whole = symbol == self.grammar.start
+        rejected = 0
         for _ in range(self.max_tries):
             env: dict[str, Derivation] = {}
             tree = self._expand(symbol, rng, self._depth_cap, self.max_nodes, env, fresh=True)
             if self.within_limits(tree):
-                return tree
+                if not whole or self.is_valid(tree):
+                    return tree
+                rejected += 1
+        if rejected:
+            raise self._invalid_error(f"{rejected} of {self.max_tries} draws")
         raise GrammarError(
             f"could not sample a derivation within max_depth={self.max_depth}, "
             f"max_nodes={self.max_nodes} in {self.max_tries} tries (shared nonterminals "
             "multiply sizes); raise the limits"
+        )
+
+    def is_valid(self, tree: Derivation) -> bool:
+        """Whether ``tree`` satisfies every validity rule."""
+        return all(rule(tree) for rule in self.requirements.values())
+
+    def _invalid_error(self, what: str) -> GrammarError:
+        return GrammarError(
+            f"{what} violated the validity rules {sorted(self.requirements)} (max_tries="
+            f"{self.max_tries}); the grammar may admit no architecture satisfying them: "
+            "change the grammar or drop the 'require:' line"
         )
 
     def within_limits(self, tree: Derivation) -> bool:
@@ -166,23 +195,22 @@ class DerivationSampler:
         g = self.grammar
         if not fresh and name in env:
             return env[name]
-        below = self._min_nodes[depth - 1] if depth >= 1 else None
-        cap = _INF if budget is None else budget
-        options = [
-            alt
+        if depth < 1:
+            raise GrammarError(f"no alternative of {name} fits in depth {depth}")
+        below = self._min_nodes[depth - 1]
+        # An alternative that cannot finish within the depth needs infinitely many nodes; it
+        # must be excluded even when there is no node budget (``inf <= inf`` would admit it).
+        feasible = [
+            (alt, size)
             for alt in g.alternatives(name)
-            if below is not None and self._alt_nodes(alt, below) <= cap
+            if (size := self._alt_nodes(alt, below)) < _INF
         ]
+        options = [alt for alt, size in feasible if budget is None or size <= budget]
         if not options:  # only reachable after a shared reuse overran the budget
-            options = [
-                alt
-                for alt in g.alternatives(name)
-                if below is not None and self._alt_nodes(alt, below) < _INF
-            ]
+            options = [alt for alt, _ in feasible]
         if not options:
             raise GrammarError(f"no alternative of {name} fits in depth {depth}")
         alt = options[int(rng.integers(len(options)))]
-        assert below is not None
         # Nodes still to reserve for the symbols right of the one being expanded.
         reserve = sum(1 if s.terminal else below[s.name] for s in alt)
         used = 1
@@ -244,6 +272,10 @@ class DerivationSampler:
     def mutate(self, tree: Derivation, rng: np.random.Generator) -> Derivation:
         """Redraw the subtree of a random site; the result differs from ``tree``.
 
+        With validity rules, a draw that breaks one is redrawn; after half of ``max_tries``
+        draws the whole derivation may be redrawn (a valid derivation can have only invalid
+        single-site neighbours).
+
         Raises:
             GrammarError: No site can change (the space has one architecture) or every try
                 reproduced ``tree``.
@@ -255,8 +287,14 @@ class DerivationSampler:
                 "(the space has a single architecture)"
             )
         env = shared_subtrees(self.grammar, tree)
-        for _ in range(self.max_tries):
-            path, depth = sites[int(rng.integers(len(sites)))]
+        rejected = 0
+        for attempt in range(self.max_tries):
+            if rejected and attempt >= self.max_tries // 2 and self._varies[tree.symbol]:
+                # Every small change seen so far broke a validity rule (a valid derivation can
+                # have only invalid neighbours): redraw the whole derivation.
+                path, depth = (), 0
+            else:
+                path, depth = sites[int(rng.integers(len(sites)))]
             old = tree.at(path)
             depth_left = self._depth_cap - depth
             budget = None
@@ -268,14 +306,19 @@ class DerivationSampler:
                 continue
             child = self._propagate(tree.replace(path, new), path)
             if child != tree and self.within_limits(child):
-                return child
+                if self.is_valid(child):
+                    return child
+                rejected += 1
+        if rejected:
+            raise self._invalid_error(f"{rejected} of {self.max_tries} mutations")
         raise GrammarError(f"no mutation found in {self.max_tries} tries")
 
     # ------------------------------------------------------------------ crossover
     def crossover(self, a: Derivation, b: Derivation, rng: np.random.Generator) -> Derivation:
         """Replace a random site of ``a`` by a subtree of ``b`` rooted at the same nonterminal.
 
-        Falls back to :meth:`mutate` of ``a`` when no swap gives a new derivation within limits.
+        Falls back to :meth:`mutate` of ``a`` when no swap gives a new, valid derivation within
+        limits.
         """
         g = self.grammar
         donors: dict[str, list[Derivation]] = {}
@@ -295,6 +338,6 @@ class DerivationSampler:
                 if name != old.symbol:
                     new = new.substitute(name, sub)
             child = self._propagate(a.replace(path, new), path)
-            if child != a and self.within_limits(child):
+            if child != a and self.within_limits(child) and self.is_valid(child):
                 return child
         return self.mutate(a, rng)

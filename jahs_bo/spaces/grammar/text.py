@@ -22,6 +22,11 @@ Format (one production per line; ``#`` starts a comment that runs to the end of 
   nonterminal must not derive itself. Nested sharing (a shared block containing a shared cell) is
   global: every occurrence of ``CELL`` in the architecture, inside or outside the shared block, is
   the same derivation.
+* ``require: connected`` names validity rules that every *proposed* architecture must satisfy
+  (the rules live with the domain, :data:`jahs_bo.spaces.grammar.domain.REQUIREMENTS`;
+  ``connected``: the architecture's graph has a path from input to output). The rules filter
+  sampling, mutation and crossover by rejection; they do not change :meth:`Grammar.count`, which
+  stays the number of derivations of the unrestricted grammar.
 
 Checks (each failure raises :class:`~jahs_bo.exceptions.GrammarError` naming the line): unknown
 characters, unterminated strings, a missing ``->``, empty alternatives, a nonterminal defined twice,
@@ -46,7 +51,7 @@ __all__ = ["Grammar", "Symbol"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TERMINAL_BODY = re.compile(r'[^\s()"#|]+')
-_DIRECTIVE = re.compile(r"^\s*(start|shared)\s*:(.*)$")
+_DIRECTIVE = re.compile(r"^\s*(start|shared|require)\s*:(.*)$")
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,7 @@ class Grammar:
     Attributes:
         start: The start symbol.
         shared: Shared nonterminals, in the order they were declared.
+        requirements: Names of the validity rules proposals must satisfy (``require:``).
         nonterminals: Nonterminals in definition order.
         terminals: Terminals in order of first appearance.
     """
@@ -163,12 +169,14 @@ class Grammar:
         start: str,
         shared: Iterable[str] = (),
         lines: Mapping[str, int] | None = None,
+        requirements: Iterable[str] = (),
     ) -> None:
         self._productions: dict[str, tuple[Alternative, ...]] = {
             lhs: tuple(tuple(alt) for alt in alts) for lhs, alts in productions.items()
         }
         self.start = start
         self.shared: tuple[str, ...] = tuple(dict.fromkeys(shared))
+        self.requirements: tuple[str, ...] = tuple(dict.fromkeys(requirements))
         self._lines = dict(lines or {})
         self.nonterminals: tuple[str, ...] = tuple(self._productions)
         seen: dict[str, None] = {}
@@ -195,6 +203,7 @@ class Grammar:
         uses: dict[str, int] = {}
         start: tuple[str, int] | None = None
         shared: list[tuple[str, int]] = []
+        requirements: list[str] = []
         last: str | None = None
         for lineno, raw in enumerate(text.splitlines(), start=1):
             line = _strip_comment(raw)
@@ -206,9 +215,10 @@ class Grammar:
                 names = rest.split()
                 for name in names:
                     if not _NAME.fullmatch(name):
-                        raise GrammarError(
-                            f"line {lineno}: {key!r} expects nonterminal names, got {name!r}"
-                        )
+                        what = "nonterminal names"
+                        if key == "require":
+                            what = "rule names such as 'connected'"
+                        raise GrammarError(f"line {lineno}: '{key}:' expects {what}, got {name!r}")
                 if key == "start":
                     if len(names) != 1:
                         raise GrammarError(
@@ -220,10 +230,12 @@ class Grammar:
                             f"{start[1]}); keep one"
                         )
                     start = (names[0], lineno)
-                else:
-                    if not names:
-                        raise GrammarError(f"line {lineno}: 'shared:' needs at least one name")
+                elif not names:
+                    raise GrammarError(f"line {lineno}: '{key}:' needs at least one name")
+                elif key == "shared":
                     shared.extend((name, lineno) for name in names)
+                else:
+                    requirements.extend(names)
                 last = None
                 continue
             tokens = _tokenize(line, lineno)
@@ -239,7 +251,7 @@ class Grammar:
                 if len(tokens) < 2 or tokens[0][0] != "name" or tokens[1][0] != "arrow":
                     raise GrammarError(
                         f"line {lineno}: expected a production 'NAME -> alternatives', a "
-                        f"directive ('start:' or 'shared:') or a comment, got {line.strip()!r}"
+                        f"directive ('start:', 'shared:' or 'require:') or a comment, got {line.strip()!r}"
                     )
                 lhs = tokens[0][1]
                 if lhs in productions:
@@ -275,7 +287,7 @@ class Grammar:
                 raise GrammarError(
                     f"line {lineno}: shared nonterminal {name} has no production; define it"
                 )
-        return cls(productions, start_name, [n for n, _ in shared], lines)
+        return cls(productions, start_name, [n for n, _ in shared], lines, requirements)
 
     # ------------------------------------------------------------------ checks
     def _where(self, name: str) -> str:
@@ -391,10 +403,12 @@ class Grammar:
         return not self.recursive
 
     def to_text(self) -> str:
-        """Canonical text: ``start:``, ``shared:`` and one line per production, no comments."""
+        """Canonical text: ``start:``, ``shared:``, ``require:`` and one line per production."""
         lines = [f"start: {self.start}"]
         if self.shared:
             lines.append(f"shared: {' '.join(self.shared)}")
+        if self.requirements:
+            lines.append(f"require: {' '.join(self.requirements)}")
         for lhs, alts in self._productions.items():
             body = " | ".join(" ".join(str(s) for s in alt) for alt in alts)
             lines.append(f"{lhs} -> {body}")
@@ -409,7 +423,8 @@ class Grammar:
     def __repr__(self) -> str:
         return (
             f"Grammar(start={self.start!r}, nonterminals={len(self.nonterminals)}, "
-            f"terminals={len(self.terminals)}, shared={list(self.shared)})"
+            f"terminals={len(self.terminals)}, shared={list(self.shared)}, "
+            f"requirements={list(self.requirements)})"
         )
 
     # ------------------------------------------------------------------ counting
