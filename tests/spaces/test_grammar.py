@@ -120,7 +120,7 @@ def test_recursive_grammar_is_infinite():
     assert math.isinf(g.log10_count())
     with pytest.raises(InvalidSpaceError, match="max_depth"):
         GrammarDomain(g)
-    assert GrammarDomain(g, max_depth=4).size() is None
+    assert GrammarDomain(g, max_depth=4).size() == 1446  # depth-limited count
 
 
 # ---------------------------------------------------------------------- text format
@@ -617,3 +617,111 @@ def test_grammar_without_valid_architectures_raises_clearly():
         GrammarDomain('require: acyclic\nS -> "x"\n')
     with pytest.raises(GrammarError, match="'require:' expects"):
         Grammar.from_text('require: 1x\nS -> "x"\n')
+
+
+# ---------------------------------------------------------------------- counting, size limits
+def _doubling(levels: int, leaf: str = '"x" | "y"') -> str:
+    """``A0 -> "L2" A1 A1 | "x"``, ..., ``A<levels> -> "x" | "y"``: each level squares the count."""
+    lines = [f'A{i} -> "L2" A{i + 1} A{i + 1} | "x"' for i in range(levels)]
+    return "\n".join([*lines, f"A{levels} -> {leaf}"]) + "\n"
+
+
+def _timed(fn, limit_s: float):
+    """``fn()``, asserting it returns within ``limit_s`` seconds (generous: 2 shared cores)."""
+    import time
+
+    start = time.perf_counter()
+    out = fn()
+    assert time.perf_counter() - start < limit_s
+    return out
+
+
+def test_doubling_grammar_counts_exactly_and_fast():
+    g = Grammar.from_text(_doubling(12))
+    expected = 2
+    for _ in range(12):
+        expected = 1 + expected**2
+    assert _timed(g.count, 5.0) == expected
+    assert GrammarDomain(g).size() == expected
+    assert g.log10_count() == pytest.approx(math.log10(expected))
+
+
+def test_sixty_level_doubling_grammar_answers_within_seconds():
+    # About 10^(10^17) derivations: no exact int fits in memory, so count() names the limit,
+    # size() says "unknown" (None) and log10_count() gives the magnitude.
+    g = _timed(lambda: Grammar.from_text(_doubling(60)), 5.0)
+    with pytest.raises(GrammarError, match=r"exact-count limit .*2\^65536.*log10_count"):
+        _timed(g.count, 5.0)
+    domain = _timed(lambda: GrammarDomain(g), 5.0)
+    assert _timed(domain.size, 5.0) is None
+    assert 1e17 < _timed(g.log10_count, 5.0) < 1e18
+    value = domain.sample(np.random.default_rng(0))
+    assert domain.validate(value) == value
+
+
+def test_counts_within_max_depth_are_exact():
+    chain = GrammarDomain('S -> "a" S | "b" S | "x"\n', max_depth=60)
+    assert _timed(chain.size, 5.0) == 2**60 - 1
+    text = 'E -> "Linear2" E E | "x" | "y"\n'
+    assert GrammarDomain(text, max_depth=4).size() == 1446  # c1 = 2, c(d) = 2 + c(d-1)^2
+    g = Grammar.from_text(text)
+    assert g.count(max_depth=3) == 38 == len(_enumerate_depth(g, "E", 3))
+    assert g.count(max_depth=0) == 0
+    # Node limits are not counted: size() is unknown when max_nodes binds.
+    assert GrammarDomain(text, max_depth=4, max_nodes=9).size() is None
+    assert GrammarDomain(text, max_depth=2, max_nodes=9).size() == 6
+
+
+def _enumerate_depth(grammar: Grammar, symbol: str, depth: int) -> list[Derivation]:
+    if depth < 1:
+        return []
+    out = []
+    for alt in grammar.alternatives(symbol, unique=True):
+        options = [
+            [Derivation(s.name)] if s.terminal else _enumerate_depth(grammar, s.name, depth - 1)
+            for s in alt
+        ]
+        out.extend(Derivation(symbol, kids) for kids in itertools.product(*options))
+    return out
+
+
+def test_three_thousand_rule_chains_parse_fast_without_recursion_errors():
+    n = 3000
+    chain = "".join(f'A{i} -> "a" A{i + 1} | "b" A{i + 1}\n' for i in range(n)) + f'A{n} -> "x"\n'
+    g = _timed(lambda: Grammar.from_text(chain), 5.0)
+    assert g.is_finite and g.count() == 2**n
+    assert g.min_height() == g.max_height() == n + 1
+    units = "".join(f'A{i} -> A{i + 1} | "a{i}"\n' for i in range(n)) + f'A{n} -> "x"\n'
+    assert _timed(lambda: Grammar.from_text(units), 5.0).count() == n + 1
+    cycle = units.replace(f'A{n} -> "x"', f'A{n} -> A0 | "x"')
+    with pytest.raises(GrammarError, match="cycle of single-nonterminal alternatives A0 -> A1"):
+        Grammar.from_text(cycle)
+    # Derivations 3,001 levels deep are beyond the depth limit: a clear error, not a crash.
+    with pytest.raises(InvalidSpaceError, match="limit 200"):
+        _timed(lambda: GrammarDomain(g), 5.0)
+    with pytest.raises(InvalidSpaceError, match="max_depth=200 is too small"):
+        GrammarDomain(g, max_depth=200)
+
+
+def test_crafted_grammar_texts_hit_clear_limits_before_work():
+    from jahs_bo.spaces.grammar.text import MAX_NONTERMINALS, MAX_TEXT_CHARS
+
+    with pytest.raises(GrammarError, match=f"{MAX_TEXT_CHARS:,} characters"):
+        _timed(lambda: Grammar.from_text("#" * (MAX_TEXT_CHARS + 1)), 1.0)
+    many = "".join(f'A{i} -> "a" A{i + 1}\n' for i in range(MAX_NONTERMINALS + 5)) + "\n"
+    with pytest.raises(GrammarError, match=f"more than {MAX_NONTERMINALS:,} nonterminals"):
+        _timed(lambda: Grammar.from_text(many), 5.0)
+    # The smallest derivation has 2^61 nodes: rejected before any tree is built.
+    huge = Grammar.from_text(_doubling(60, leaf='"x"').replace(' | "x"\n', "\n"))
+    with pytest.raises(InvalidSpaceError, match="node limit"):
+        _timed(lambda: GrammarDomain(huge), 5.0)
+
+
+def test_deeply_nested_derivation_strings_are_rejected_cleanly():
+    domain = GrammarDomain('E -> "Linear2" E E | "x" | "y"\n', max_depth=10)
+    deep = "(Linear2 " * 5000 + "x" + " y)" * 5000
+    with pytest.raises(InvalidConfigError, match="nested"):
+        _timed(lambda: domain.validate(deep), 5.0)
+    units = "".join(f'A{i} -> A{i + 1} | "a{i}"\n' for i in range(3000)) + 'A3000 -> "x"\n'
+    with pytest.raises(InvalidConfigError):
+        parse_derivation(Grammar.from_text(units), "x")

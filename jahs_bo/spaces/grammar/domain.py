@@ -39,7 +39,6 @@ __all__ = [
     "nb201_grammar",
 ]
 
-_MAX_DEPTH_LIMIT = 200  # keeps the recursive tree code far from Python's recursion limit
 
 #: Validity rules a grammar can declare with ``require: NAME``: predicates on derivation trees.
 #: ``connected``: the architecture's graph (:func:`~jahs_bo.spaces.grammar.graphs.
@@ -68,8 +67,10 @@ class GrammarDomain(ArchitectureDomain):
     Args:
         grammar: A :class:`Grammar` or grammar text.
         max_depth: Largest derivation depth (tree height) of a value; required for recursive
-            grammars; at most 200.
-        max_nodes: Largest number of tree nodes of a value.
+            grammars and for grammars whose derivations can be deeper than 200; at most 200
+            (:data:`~jahs_bo.spaces.grammar.operators.MAX_DEPTH`).
+        max_nodes: Largest number of tree nodes of a value (default and at most 100,000,
+            :data:`~jahs_bo.spaces.grammar.operators.MAX_NODES`).
         prune: Graph views drop zero operations and what they disconnect (default, as
             :class:`~jahs_bo.spaces.cells.NB201Cell`); ``False`` keeps them as nodes.
 
@@ -90,8 +91,6 @@ class GrammarDomain(ArchitectureDomain):
         prune: bool = True,
     ) -> None:
         self.grammar = grammar if isinstance(grammar, Grammar) else Grammar.from_text(grammar)
-        if max_depth is not None and isinstance(max_depth, int) and max_depth > _MAX_DEPTH_LIMIT:
-            raise InvalidSpaceError(f"max_depth must be <= {_MAX_DEPTH_LIMIT}, got {max_depth}")
         check_topologies(self.grammar)
         unknown = [r for r in self.grammar.requirements if r not in REQUIREMENTS]
         if unknown:
@@ -107,7 +106,7 @@ class GrammarDomain(ArchitectureDomain):
         )
         self.max_depth = max_depth
         self.max_nodes = max_nodes
-        self.n_levels = max(1, max_block_level(self.grammar, max_depth))
+        self.n_levels = max(1, max_block_level(self.grammar, self._sampler.depth_cap))
         self.prune = bool(prune)
         self._labels = graph_labels(self.grammar, self.prune)
         self._cache: OrderedDict[str, Derivation] = OrderedDict()
@@ -189,9 +188,28 @@ class GrammarDomain(ArchitectureDomain):
         return list(self._labels)
 
     def size(self) -> int | None:
-        """Number of distinct derivation trees (repeated alternatives counted once), ``None``
-        when infinite. Depth and node limits are not taken into account."""
-        return self.grammar.count(unique=True)
+        """Number of distinct derivation trees within ``max_depth`` (repeated alternatives
+        counted once), exact; validity rules are not applied (the unrestricted grammar).
+
+        ``None`` when it is not known: ``max_nodes`` excludes some derivations, the count is
+        beyond :data:`~jahs_bo.spaces.grammar.text.MAX_COUNT_BITS` (see :meth:`log10_size`), or
+        ``max_depth`` cuts a grammar with shared nonterminals.
+        """
+        if self.max_nodes is not None and self._sampler.max_possible_nodes() > self.max_nodes:
+            return None
+        try:
+            return self.grammar.count(unique=True, max_depth=self.max_depth)
+        except GrammarError:
+            return None
+
+    def log10_size(self) -> float:
+        """``log10`` of the number of distinct derivation trees within ``max_depth`` (no size
+        limit; ``max_nodes`` and validity rules not applied).
+
+        Raises:
+            GrammarError: ``max_depth`` cuts a grammar with shared nonterminals.
+        """
+        return self.grammar.log10_count(unique=True, max_depth=self.max_depth)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -135,6 +135,8 @@ def max_block_level(grammar: Grammar, max_depth: int | None = None) -> int:
                     best = max(best, inner + (1 if len(alt) > 1 else 0))
             new_feasible[n] = best >= 0
             new_blocks[n] = max(best, 0)
+        if new_feasible == feasible and new_blocks == blocks:
+            break  # a fixed point: deeper limits change nothing
         feasible, blocks = new_feasible, new_blocks
     return blocks[grammar.start]
 

@@ -3,7 +3,9 @@
 Sampling expands nonterminals top-down, choosing uniformly among the alternatives *as listed*
 (a repeated alternative is proportionally more likely) that can still finish within the limits:
 ``max_depth`` bounds :attr:`Derivation.depth` and ``max_nodes`` bounds
-:attr:`Derivation.n_nodes`. A table of the fewest nodes each nonterminal needs at each remaining
+:attr:`Derivation.n_nodes` (by default the grammar's largest height, which must not exceed
+:data:`MAX_DEPTH`, and :data:`MAX_NODES`: a crafted grammar cannot make the operators build
+arbitrarily deep or large trees). A table of the fewest nodes each nonterminal needs at each remaining
 depth makes every choice feasible, so sampling never backtracks, except that reusing a shared
 nonterminal's derivation can overrun a limit; such samples are redrawn (up to
 ``max_tries`` times).
@@ -29,12 +31,14 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from jahs_bo.exceptions import GrammarError, InvalidSpaceError
-from jahs_bo.spaces.grammar.derivation import Derivation, shared_subtrees
+from jahs_bo.spaces.grammar.derivation import MAX_DEPTH, Derivation, shared_subtrees
 from jahs_bo.spaces.grammar.text import Alternative, Grammar
 
-__all__ = ["DerivationSampler"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "DerivationSampler"]
 
 _INF = float("inf")
+#: Most nodes of a derivation the operators build when ``max_nodes`` is not given.
+MAX_NODES = 100_000
 
 
 class DerivationSampler:
@@ -72,18 +76,53 @@ class DerivationSampler:
         for name, limit in (("max_depth", max_depth), ("max_nodes", max_nodes)):
             if limit is not None and (not isinstance(limit, int) or limit < 1):
                 raise InvalidSpaceError(f"{name} must be a positive int or None, got {limit!r}")
+        if max_depth is not None and max_depth > MAX_DEPTH:
+            raise InvalidSpaceError(
+                f"max_depth={max_depth} is beyond the depth limit {MAX_DEPTH} (MAX_DEPTH); "
+                f"pass max_depth <= {MAX_DEPTH}"
+            )
+        if max_nodes is not None and max_nodes > MAX_NODES:
+            raise InvalidSpaceError(
+                f"max_nodes={max_nodes} is beyond the node limit {MAX_NODES:,} (MAX_NODES); "
+                f"pass max_nodes <= {MAX_NODES:,}"
+            )
         self.max_depth = max_depth
         self.max_nodes = max_nodes
         self.max_tries = max_tries
-        self._depth_cap = max_depth if max_depth is not None else self._max_height()
-        self._min_nodes = self._min_nodes_table(self._depth_cap)
-        need = self._min_nodes[self._depth_cap][grammar.start]
+        if max_depth is None:
+            height = grammar.max_height()
+            assert height is not None  # finite grammar
+            if height > MAX_DEPTH:
+                raise InvalidSpaceError(
+                    f"derivations of this grammar reach depth {height}, beyond the depth limit "
+                    f"{MAX_DEPTH} (MAX_DEPTH); pass max_depth <= {MAX_DEPTH} to bound them"
+                )
+            max_depth_cap = height
+        else:
+            max_depth_cap = max_depth
+        #: Depth bound used by the operators (``max_depth`` or the grammar's largest height).
+        self.depth_cap: int = max_depth_cap
+        #: Node bound used by the operators (``max_nodes`` or :data:`MAX_NODES`).
+        self.node_cap: int = max_nodes if max_nodes is not None else MAX_NODES
+        if grammar.min_height() > self.depth_cap:
+            raise InvalidSpaceError(
+                f"max_depth={max_depth} is too small: the shortest derivation of "
+                f"{grammar.start} has depth {grammar.min_height()}; raise max_depth"
+            )
+        self._min_nodes = self._min_nodes_table(self.depth_cap)
+        need = self._min_nodes[self.depth_cap][grammar.start]
         if need == _INF:
             raise InvalidSpaceError(
                 f"max_depth={max_depth} is too small: the shortest derivation of "
                 f"{grammar.start} is deeper; raise max_depth"
             )
-        if max_nodes is not None and need > max_nodes:
+        if need > self.node_cap:
+            if max_nodes is None:
+                raise InvalidSpaceError(
+                    f"the smallest derivation of {grammar.start} within the depth limit has "
+                    f"{need:.4g} nodes, beyond the node limit {MAX_NODES:,} (MAX_NODES); the "
+                    "grammar's architectures are too large to build"
+                )
             raise InvalidSpaceError(
                 f"max_nodes={max_nodes} is too small: the smallest derivation of "
                 f"{grammar.start} within the depth limit has {int(need)} nodes; raise max_nodes"
@@ -91,33 +130,42 @@ class DerivationSampler:
         self._varies = self._varying_symbols()
 
     # ------------------------------------------------------------------ tables
-    def _max_height(self) -> int:
-        """Largest possible depth of a derivation of the start symbol (finite grammars)."""
-        memo: dict[str, int] = {}
-
-        def height(name: str) -> int:
-            if name not in memo:
-                memo[name] = 1 + max(
-                    max((0 if s.terminal else height(s.name)) for s in alt)
-                    for alt in self.grammar.alternatives(name)
-                )
-            return memo[name]
-
-        return max(height(n) for n in self.grammar.nonterminals)
-
     def _min_nodes_table(self, depth: int) -> list[dict[str, float]]:
-        """``table[d][X]``: fewest nodes of a derivation of ``X`` with depth at most ``d``."""
+        """``table[d][X]``: fewest nodes of a derivation of ``X`` with depth at most ``d``.
+
+        Rows stop changing once every nonterminal has its smallest derivation; from then on the
+        same row is reused, so the work is the grammar size times ``min(depth, rows until the
+        fixed point)``.
+        """
         g = self.grammar
         table: list[dict[str, float]] = [{n: _INF for n in g.nonterminals}]
         for _ in range(depth):
             prev = table[-1]
-            table.append(
-                {
-                    n: min(self._alt_nodes(alt, prev) for alt in g.alternatives(n))
-                    for n in g.nonterminals
-                }
-            )
+            row = {
+                n: min(self._alt_nodes(alt, prev) for alt in g.alternatives(n))
+                for n in g.nonterminals
+            }
+            if row == prev:
+                table.extend([prev] * (depth + 1 - len(table)))
+                break
+            table.append(row)
         return table
+
+    def max_possible_nodes(self) -> float:
+        """Most nodes of a derivation of the start symbol within the depth bound (a float,
+        possibly astronomically large)."""
+        g = self.grammar
+        row: dict[str, float] = {n: -_INF for n in g.nonterminals}
+        for _ in range(self.depth_cap):
+            new = {
+                n: max(1 + sum(1 if s.terminal else row[s.name] for s in alt) for alt in alts)
+                for n in g.nonterminals
+                if (alts := g.alternatives(n))
+            }
+            if new == row:
+                break
+            row = new
+        return row[g.start]
 
     @staticmethod
     def _alt_nodes(alt: Alternative, below: dict[str, float]) -> float:
@@ -127,18 +175,26 @@ class DerivationSampler:
         """Whether redrawing each nonterminal (keeping the derivations of the *other* shared
         nonterminals) can give a different subtree."""
         g = self.grammar
-        memo: dict[str, bool] = {}
-
-        def varies(name: str) -> bool:
-            if name not in memo:
-                memo[name] = False
-                alts = g.alternatives(name, unique=True)
-                memo[name] = len(alts) > 1 or any(
-                    not s.terminal and not g.is_shared(s.name) and varies(s.name) for s in alts[0]
-                )
-            return memo[name]
-
-        return {name: varies(name) for name in g.nonterminals}
+        # X varies if it has two distinct alternatives or its only alternative holds a varying
+        # non-shared nonterminal: propagate backwards from the former (iterative, linear).
+        users: dict[str, list[str]] = {n: [] for n in g.nonterminals}
+        varies: dict[str, bool] = {}
+        queue: list[str] = []
+        for name in g.nonterminals:
+            alts = g.alternatives(name, unique=True)
+            varies[name] = len(alts) > 1
+            if varies[name]:
+                queue.append(name)
+            else:
+                for sym in alts[0]:
+                    if not sym.terminal and not g.is_shared(sym.name):
+                        users[sym.name].append(name)
+        while queue:
+            for user in users[queue.pop()]:
+                if not varies[user]:
+                    varies[user] = True
+                    queue.append(user)
+        return varies
 
     # ------------------------------------------------------------------ sampling
     def sample(self, rng: np.random.Generator, symbol: str | None = None) -> Derivation:
@@ -148,7 +204,7 @@ class DerivationSampler:
         rejected = 0
         for _ in range(self.max_tries):
             env: dict[str, Derivation] = {}
-            tree = self._expand(symbol, rng, self._depth_cap, self.max_nodes, env, fresh=True)
+            tree = self._expand(symbol, rng, self.depth_cap, self.node_cap, env, fresh=True)
             if self.within_limits(tree):
                 if not whole or self.is_valid(tree):
                     return tree
@@ -173,10 +229,9 @@ class DerivationSampler:
         )
 
     def within_limits(self, tree: Derivation) -> bool:
-        """Whether ``tree`` respects ``max_depth`` and ``max_nodes``."""
-        if self.max_depth is not None and tree.depth > self.max_depth:
-            return False
-        return self.max_nodes is None or tree.n_nodes <= self.max_nodes
+        """Whether ``tree`` respects the depth and node bounds (``max_depth`` and ``max_nodes``,
+        or the grammar's largest height and :data:`MAX_NODES`)."""
+        return tree.depth <= self.depth_cap and tree.n_nodes <= self.node_cap
 
     def _expand(
         self,
@@ -296,10 +351,8 @@ class DerivationSampler:
             else:
                 path, depth = sites[int(rng.integers(len(sites)))]
             old = tree.at(path)
-            depth_left = self._depth_cap - depth
-            budget = None
-            if self.max_nodes is not None:
-                budget = self.max_nodes - (tree.n_nodes - old.n_nodes)
+            depth_left = self.depth_cap - depth
+            budget = self.node_cap - (tree.n_nodes - old.n_nodes)
             local = {k: v for k, v in env.items() if k != old.symbol}
             new = self._expand(old.symbol, rng, depth_left, budget, local, fresh=True)
             if new == old:
