@@ -711,6 +711,16 @@ def test_crafted_grammar_texts_hit_clear_limits_before_work():
     many = "".join(f'A{i} -> "a" A{i + 1}\n' for i in range(MAX_NONTERMINALS + 5)) + "\n"
     with pytest.raises(GrammarError, match=f"more than {MAX_NONTERMINALS:,} nonterminals"):
         _timed(lambda: Grammar.from_text(many), 5.0)
+    # Near the symbol limit, recursive, max_depth at its limit: tables are vectorised per level.
+    n = 7000
+    wide = "".join(
+        f'A{i} -> "L2" A{(i + 1) % n} A{(i + 3) % n} | "L3" A{(i + 5) % n} A{(i + 7) % n} '
+        f'A{(i + 1) % n} | "p" A{(i + 1) % n} A{(i + 2) % n} A{(i + 4) % n} A{(i + 9) % n} | "y"\n'
+        for i in range(n)
+    )
+    domain = _timed(lambda: GrammarDomain(wide, max_depth=200), 5.0)
+    assert _timed(domain.size, 5.0) is None  # about 10^119 derivations: beyond exact counting
+    assert _timed(domain.log10_size, 5.0) > 100
     # The smallest derivation has 2^61 nodes: rejected before any tree is built.
     huge = Grammar.from_text(_doubling(60, leaf='"x"').replace(' | "x"\n', "\n"))
     with pytest.raises(InvalidSpaceError, match="node limit"):

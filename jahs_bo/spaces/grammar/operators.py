@@ -109,8 +109,10 @@ class DerivationSampler:
                 f"max_depth={max_depth} is too small: the shortest derivation of "
                 f"{grammar.start} has depth {grammar.min_height()}; raise max_depth"
             )
+        self._flat = grammar.flat()
+        self._index = self._flat.index
         self._min_nodes = self._min_nodes_table(self.depth_cap)
-        need = self._min_nodes[self.depth_cap][grammar.start]
+        need = float(self._min_nodes[self.depth_cap][self._index[grammar.start]])
         if need == _INF:
             raise InvalidSpaceError(
                 f"max_depth={max_depth} is too small: the shortest derivation of "
@@ -130,22 +132,22 @@ class DerivationSampler:
         self._varies = self._varying_symbols()
 
     # ------------------------------------------------------------------ tables
-    def _min_nodes_table(self, depth: int) -> list[dict[str, float]]:
-        """``table[d][X]``: fewest nodes of a derivation of ``X`` with depth at most ``d``.
+    def _min_nodes_table(self, depth: int) -> list[np.ndarray]:
+        """``table[d][i]``: fewest nodes of a derivation of nonterminal ``i`` (index of
+        :meth:`Grammar.flat`) with depth at most ``d``; ``inf`` where there is none.
 
-        Rows stop changing once every nonterminal has its smallest derivation; from then on the
-        same row is reused, so the work is the grammar size times ``min(depth, rows until the
-        fixed point)``.
+        One vectorised step per depth level; rows stop changing once every nonterminal has its
+        smallest derivation, and from then on the same row is reused.
         """
-        g = self.grammar
-        table: list[dict[str, float]] = [{n: _INF for n in g.nonterminals}]
+        flat = self._flat
+        n = len(flat.index)
+        table: list[np.ndarray] = [np.full(n, _INF)]
         for _ in range(depth):
             prev = table[-1]
-            row = {
-                n: min(self._alt_nodes(alt, prev) for alt in g.alternatives(n))
-                for n in g.nonterminals
-            }
-            if row == prev:
+            sizes = 1.0 + flat.n_terminals + flat.alternative_sums(prev)
+            row = np.full(n, _INF)
+            np.minimum.at(row, flat.owner, sizes)
+            if np.array_equal(row, prev):
                 table.extend([prev] * (depth + 1 - len(table)))
                 break
             table.append(row)
@@ -154,22 +156,20 @@ class DerivationSampler:
     def max_possible_nodes(self) -> float:
         """Most nodes of a derivation of the start symbol within the depth bound (a float,
         possibly astronomically large)."""
-        g = self.grammar
-        row: dict[str, float] = {n: -_INF for n in g.nonterminals}
+        flat = self._flat
+        row = np.full(len(flat.index), -_INF)
         for _ in range(self.depth_cap):
-            new = {
-                n: max(1 + sum(1 if s.terminal else row[s.name] for s in alt) for alt in alts)
-                for n in g.nonterminals
-                if (alts := g.alternatives(n))
-            }
-            if new == row:
+            sizes = 1.0 + flat.n_terminals + flat.alternative_sums(row)
+            new = np.full_like(row, -_INF)
+            np.maximum.at(new, flat.owner, sizes)
+            if np.array_equal(new, row):
                 break
             row = new
-        return row[g.start]
+        return float(row[self._index[self.grammar.start]])
 
-    @staticmethod
-    def _alt_nodes(alt: Alternative, below: dict[str, float]) -> float:
-        return 1 + sum(1 if s.terminal else below[s.name] for s in alt)
+    def _alt_nodes(self, alt: Alternative, below: np.ndarray) -> float:
+        index = self._index
+        return 1.0 + sum(1.0 if s.terminal else float(below[index[s.name]]) for s in alt)
 
     def _varying_symbols(self) -> dict[str, bool]:
         """Whether redrawing each nonterminal (keeping the derivations of the *other* shared
@@ -267,7 +267,8 @@ class DerivationSampler:
             raise GrammarError(f"no alternative of {name} fits in depth {depth}")
         alt = options[int(rng.integers(len(options)))]
         # Nodes still to reserve for the symbols right of the one being expanded.
-        reserve = sum(1 if s.terminal else below[s.name] for s in alt)
+        index = self._index
+        reserve = sum(1 if s.terminal else float(below[index[s.name]]) for s in alt)
         used = 1
         kids: list[Derivation] = []
         for sym in alt:
@@ -276,7 +277,7 @@ class DerivationSampler:
                 used += 1
                 reserve -= 1
                 continue
-            reserve -= below[sym.name]
+            reserve -= float(below[index[sym.name]])
             sub_budget = None if budget is None else int(budget - used - reserve)
             child = self._expand(sym.name, rng, depth - 1, sub_budget, env)
             kids.append(child)

@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from jahs_bo.exceptions import GrammarError
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "MAX_SHARED",
     "MAX_SYMBOLS",
     "MAX_TEXT_CHARS",
+    "FlatGrammar",
     "Grammar",
     "Symbol",
 ]
@@ -177,6 +180,39 @@ def _split_alternatives(
         else:
             current.append(Symbol(text, terminal=(kind == "terminal")))
     return alternatives
+
+
+@dataclass(frozen=True)
+class FlatGrammar:
+    """A grammar as flat integer arrays, for dynamic programs that run one vectorised step per
+    depth level (``n`` nonterminals, ``a`` alternatives, ``r`` nonterminal occurrences).
+
+    Attributes:
+        index: Nonterminal name -> position ``0..n-1`` (definition order).
+        owner: ``a``: the nonterminal of each alternative.
+        n_terminals: ``a``: terminal symbols of each alternative.
+        length: ``a``: symbols of each alternative.
+        child: ``r``: the nonterminal of each occurrence.
+        child_alt: ``r``: the alternative each occurrence belongs to.
+    """
+
+    index: dict[str, int]
+    owner: np.ndarray
+    n_terminals: np.ndarray
+    length: np.ndarray
+    child: np.ndarray
+    child_alt: np.ndarray
+
+    @property
+    def n_alternatives(self) -> int:
+        """Number of alternatives ``a``."""
+        return len(self.owner)
+
+    def alternative_sums(self, values: np.ndarray) -> np.ndarray:
+        """``a``: the sum of ``values`` (``n``, float) over each alternative's nonterminals."""
+        return np.bincount(
+            self.child_alt, weights=values[self.child], minlength=self.n_alternatives
+        )
 
 
 class Grammar:
@@ -439,6 +475,36 @@ class Grammar:
                     f"{self._where(name)}shared nonterminal {name} derives itself; a shared "
                     "nonterminal must not be recursive"
                 )
+
+    def flat(self, *, unique: bool = False) -> FlatGrammar:
+        """The grammar as flat arrays (``unique=True``: repeated alternatives once)."""
+        cache = self.__dict__.setdefault("_flat_cache", {})
+        if unique not in cache:
+            index = {name: i for i, name in enumerate(self.nonterminals)}
+            owner: list[int] = []
+            n_terminals: list[int] = []
+            length: list[int] = []
+            child: list[int] = []
+            child_alt: list[int] = []
+            for name in self.nonterminals:
+                for alt in self.alternatives(name, unique=unique):
+                    a = len(owner)
+                    owner.append(index[name])
+                    length.append(len(alt))
+                    n_terminals.append(sum(1 for s in alt if s.terminal))
+                    for sym in alt:
+                        if not sym.terminal:
+                            child.append(index[sym.name])
+                            child_alt.append(a)
+            cache[unique] = FlatGrammar(
+                index,
+                np.asarray(owner, dtype=np.int64),
+                np.asarray(n_terminals, dtype=np.int64),
+                np.asarray(length, dtype=np.int64),
+                np.asarray(child, dtype=np.int64),
+                np.asarray(child_alt, dtype=np.int64),
+            )
+        return cache[unique]
 
     def _children(self, name: str) -> list[str]:
         """Distinct nonterminals in the alternatives of ``name``."""
@@ -765,10 +831,21 @@ class Grammar:
         self, symbol: str, unique: bool, max_depth: int, ar: _Arithmetic
     ) -> Any:
         """``table[X]`` after ``d`` rounds: derivations of ``X`` with depth at most ``d`` (no
-        shared nonterminals, see :meth:`_count_args`)."""
+        shared nonterminals, see :meth:`_count_args`). In log space one vectorised step per
+        round; exact integers (only below :data:`MAX_COUNT_BITS`) one Python pass per round."""
+        if ar.log:
+            flat = self.flat(unique=unique)
+            table = np.full(len(self.nonterminals), -np.inf)
+            for _ in range(max_depth):
+                row = np.full_like(table, -np.inf)
+                np.logaddexp2.at(row, flat.owner, flat.alternative_sums(table))
+                if np.array_equal(row, table):
+                    break
+                table = row
+            return float(table[flat.index[symbol]])
         needed = [symbol, *self._descendants(symbol)]
         alts = {n: self.alternatives(n, unique=unique) for n in needed}
-        table = {n: ar.zero for n in needed}
+        table: dict[str, Any] = {n: ar.zero for n in needed}
         for _ in range(max_depth):
             new = {}
             for name in needed:
