@@ -258,7 +258,12 @@ def load_grammar(name: str) -> Grammar:
 
 
 def hierarchical_nb201_grammar() -> Grammar:
-    """The hierarchical NB201 grammar of Schrodi et al. (2023): ~10^446.1 derivations."""
+    """The hierarchical NB201 grammar of Schrodi et al. (2023): ~10^446.1 derivations.
+
+    It declares ``require: connected``: domains built on it propose only architectures with a
+    path from input to output (validity is filtered at sampling time; the count above is that of
+    the unrestricted grammar).
+    """
     return load_grammar("hierarchical_nb201")
 
 
