@@ -101,3 +101,38 @@ def test_nb201_grammar_derivation_matches_the_nb201_table() -> None:
         net = build_hierarchical(nb201_cell_to_derivation(cell, grammar), grammar=grammar)
         assert round(count_parameters(net), 6) == params
         assert count_parameters(net) == count_parameters(build_nb201(cell))
+
+
+def _input_gradient(net: torch.nn.Module, seed: int) -> torch.Tensor:
+    """``d sum(net(x)) / dx`` for a random ``2 x 3 x 8 x 8`` batch (zeros if ``x`` is unused)."""
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    net(x).sum().backward()
+    return torch.zeros_like(x) if x.grad is None else x.grad
+
+
+def test_hierarchical_nb201_proposals_depend_on_their_input() -> None:
+    """The space proposes only connected architectures: the output's gradient w.r.t. the input
+    is non-zero; a derivation the rule rejects builds a network that ignores its input."""
+    import numpy as np
+
+    from jahs_bo.spaces import hierarchical_nb201_space
+    from jahs_bo.spaces.grammar import (
+        GrammarDomain,
+        derivation_connected,
+        hierarchical_nb201_grammar,
+    )
+
+    space = hierarchical_nb201_space()
+    domain = space.architectures["arch"]
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        arch = domain.mutate(domain.sample(rng), rng)
+        net = build_hierarchical(arch, grammar=domain, channels=4).eval()
+        assert _input_gradient(net, seed).abs().sum() > 0
+    free = GrammarDomain(hierarchical_nb201_grammar().to_text().replace("require: connected", ""))
+    assert free.requirements == ()
+    samples = (free.sample(rng) for _ in range(100))
+    arch = next(a for a in samples if not derivation_connected(free.parse(a)))
+    assert not domain.is_valid(arch)
+    net = build_hierarchical(arch, grammar=free, channels=4).eval()
+    assert _input_gradient(net, 0).abs().sum() == 0

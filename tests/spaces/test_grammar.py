@@ -120,7 +120,7 @@ def test_recursive_grammar_is_infinite():
     assert math.isinf(g.log10_count())
     with pytest.raises(InvalidSpaceError, match="max_depth"):
         GrammarDomain(g)
-    assert GrammarDomain(g, max_depth=4).size() is None
+    assert GrammarDomain(g, max_depth=4).size() == 1446  # depth-limited count
 
 
 # ---------------------------------------------------------------------- text format
@@ -518,3 +518,220 @@ def test_unpruned_graphs_keep_zero_operations(hier):
         labels = [d["label"] for _, d in whole.nodes(data=True)]
         assert labels.count("zero") == value.count("zero")
         assert whole.number_of_nodes() >= hier.to_graph(value).number_of_nodes()
+
+
+# ---------------------------------------------------------------------- recursion, max_depth only
+def test_recursive_grammar_with_only_max_depth_always_samples_and_mutates():
+    # Regression: with max_nodes=None an alternative that cannot finish within the remaining
+    # depth had an infinite minimum size, and `inf <= inf` admitted it ("no alternative of S
+    # fits in depth 0" in ~3 % of samples and 2-5 % of mutations).
+    domain = GrammarDomain('S -> "Linear2" S S | "Residual1" S S | "x" | "y"\n', max_depth=5)
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        value = domain.sample(rng)
+        assert domain.parse(value).depth <= 5
+        mutant = domain.mutate(value, rng)
+        assert mutant != value
+        assert domain.parse(mutant).depth <= 5
+
+
+def test_random_searcher_on_a_depth_bounded_recursive_grammar_asks_without_failing():
+    from jahs_bo.spaces import SearchSpace
+    from jahs_bo.study import create_study
+
+    domain = GrammarDomain('S -> "Linear2" S S | "x" | "y"\n', max_depth=6)
+    study = create_study(SearchSpace(None, {"arch": domain}), searcher="random", seed=0)
+    for _ in range(60):
+        trial = study.ask()
+        assert domain.parse(trial.config["arch"]).depth <= 6
+        study.tell(trial, 0.0)
+
+
+# ---------------------------------------------------------------------- validity rules
+def _connected(graph: nx.DiGraph) -> bool:
+    return nx.has_path(graph, 0, graph.number_of_nodes() - 1)
+
+
+@pytest.fixture(scope="module")
+def hier_space_domain() -> GrammarDomain:
+    from jahs_bo.spaces import hierarchical_nb201_space
+
+    return hierarchical_nb201_space().architectures["arch"]
+
+
+def test_hierarchical_nb201_declares_connectivity(hier_space_domain):
+    assert hierarchical_nb201_grammar().requirements == ("connected",)
+    assert hier_space_domain.requirements == ("connected",)
+    # The golden count is the size of the unrestricted grammar (filtering happens at sampling).
+    assert hier_space_domain.grammar.log10_count() == pytest.approx(446.1, abs=0.05)
+
+
+def test_hierarchical_nb201_samples_and_mutations_are_connected(hier_space_domain):
+    domain = hier_space_domain
+    rng = np.random.default_rng(0)
+    values = [domain.sample(rng) for _ in range(500)]
+    assert all(_connected(domain.to_graph(v)) for v in values)
+    assert all(domain.is_valid(v) for v in values)
+    mutants = [domain.mutate(v, rng) for v in values]
+    assert all(_connected(domain.to_graph(m)) for m in mutants)
+    children = [domain.crossover(a, b, rng) for a, b in zip(values[:50], values[50:100])]
+    assert all(_connected(domain.to_graph(c)) for c in children)
+
+
+def test_unrestricted_hierarchical_grammar_proposes_disconnected_architectures():
+    # Without the rule about a quarter of the derivations ignore their input.
+    text = hierarchical_nb201_grammar().to_text().replace("require: connected\n", "")
+    free = GrammarDomain(text)
+    assert free.requirements == ()
+    rng = np.random.default_rng(0)
+    disconnected = sum(not _connected(free.to_graph(free.sample(rng))) for _ in range(200))
+    assert 20 < disconnected < 100
+
+
+def test_validity_rule_matches_the_graph_and_validate_still_accepts():
+    text = 'require: connected\nS -> "Linear2" A A | "Residual1" A A\nA -> "conv" | "zero"\n'
+    domain = GrammarDomain(text)
+    assert domain.size() == 8  # the unrestricted count
+    rng = np.random.default_rng(0)
+    seen = {domain.sample(rng) for _ in range(300)}
+    expected = {
+        "(Linear2 conv conv)",
+        "(Residual1 conv conv)",
+        "(Residual1 conv zero)",
+        "(Residual1 zero conv)",
+    }
+    assert seen == expected
+    for value in seen:
+        for _ in range(5):
+            assert domain.mutate(value, rng) in expected
+    assert not domain.is_valid("(Linear2 conv zero)")
+    # Validation accepts every derivation (stored trials stay readable); only proposals filter.
+    assert domain.validate("(Linear2 conv zero)") == "(Linear2 conv zero)"
+
+
+def test_grammar_without_valid_architectures_raises_clearly():
+    domain = GrammarDomain('require: connected\nS -> "Linear2" A A\nA -> "zero" | "none"\n')
+    with pytest.raises(GrammarError, match="connected.*100"):
+        domain.sample(np.random.default_rng(0))
+    with pytest.raises(GrammarError, match="unknown requirement 'acyclic'"):
+        GrammarDomain('require: acyclic\nS -> "x"\n')
+    with pytest.raises(GrammarError, match="'require:' expects"):
+        Grammar.from_text('require: 1x\nS -> "x"\n')
+
+
+# ---------------------------------------------------------------------- counting, size limits
+def _doubling(levels: int, leaf: str = '"x" | "y"') -> str:
+    """``A0 -> "L2" A1 A1 | "x"``, ..., ``A<levels> -> "x" | "y"``: each level squares the count."""
+    lines = [f'A{i} -> "L2" A{i + 1} A{i + 1} | "x"' for i in range(levels)]
+    return "\n".join([*lines, f"A{levels} -> {leaf}"]) + "\n"
+
+
+def _timed(fn, limit_s: float):
+    """``fn()``, asserting it returns within ``limit_s`` seconds (generous: 2 shared cores)."""
+    import time
+
+    start = time.perf_counter()
+    out = fn()
+    assert time.perf_counter() - start < limit_s
+    return out
+
+
+def test_doubling_grammar_counts_exactly_and_fast():
+    g = Grammar.from_text(_doubling(12))
+    expected = 2
+    for _ in range(12):
+        expected = 1 + expected**2
+    assert _timed(g.count, 5.0) == expected
+    assert GrammarDomain(g).size() == expected
+    assert g.log10_count() == pytest.approx(math.log10(expected))
+
+
+def test_sixty_level_doubling_grammar_answers_within_seconds():
+    # About 10^(10^17) derivations: no exact int fits in memory, so count() names the limit,
+    # size() says "unknown" (None) and log10_count() gives the magnitude.
+    g = _timed(lambda: Grammar.from_text(_doubling(60)), 5.0)
+    with pytest.raises(GrammarError, match=r"exact-count limit .*2\^65536.*log10_count"):
+        _timed(g.count, 5.0)
+    domain = _timed(lambda: GrammarDomain(g), 5.0)
+    assert _timed(domain.size, 5.0) is None
+    assert 1e17 < _timed(g.log10_count, 5.0) < 1e18
+    value = domain.sample(np.random.default_rng(0))
+    assert domain.validate(value) == value
+
+
+def test_counts_within_max_depth_are_exact():
+    chain = GrammarDomain('S -> "a" S | "b" S | "x"\n', max_depth=60)
+    assert _timed(chain.size, 5.0) == 2**60 - 1
+    text = 'E -> "Linear2" E E | "x" | "y"\n'
+    assert GrammarDomain(text, max_depth=4).size() == 1446  # c1 = 2, c(d) = 2 + c(d-1)^2
+    g = Grammar.from_text(text)
+    assert g.count(max_depth=3) == 38 == len(_enumerate_depth(g, "E", 3))
+    assert g.count(max_depth=0) == 0
+    # Node limits are not counted: size() is unknown when max_nodes binds.
+    assert GrammarDomain(text, max_depth=4, max_nodes=9).size() is None
+    assert GrammarDomain(text, max_depth=2, max_nodes=9).size() == 6
+
+
+def _enumerate_depth(grammar: Grammar, symbol: str, depth: int) -> list[Derivation]:
+    if depth < 1:
+        return []
+    out = []
+    for alt in grammar.alternatives(symbol, unique=True):
+        options = [
+            [Derivation(s.name)] if s.terminal else _enumerate_depth(grammar, s.name, depth - 1)
+            for s in alt
+        ]
+        out.extend(Derivation(symbol, kids) for kids in itertools.product(*options))
+    return out
+
+
+def test_three_thousand_rule_chains_parse_fast_without_recursion_errors():
+    n = 3000
+    chain = "".join(f'A{i} -> "a" A{i + 1} | "b" A{i + 1}\n' for i in range(n)) + f'A{n} -> "x"\n'
+    g = _timed(lambda: Grammar.from_text(chain), 5.0)
+    assert g.is_finite and g.count() == 2**n
+    assert g.min_height() == g.max_height() == n + 1
+    units = "".join(f'A{i} -> A{i + 1} | "a{i}"\n' for i in range(n)) + f'A{n} -> "x"\n'
+    assert _timed(lambda: Grammar.from_text(units), 5.0).count() == n + 1
+    cycle = units.replace(f'A{n} -> "x"', f'A{n} -> A0 | "x"')
+    with pytest.raises(GrammarError, match="cycle of single-nonterminal alternatives A0 -> A1"):
+        Grammar.from_text(cycle)
+    # Derivations 3,001 levels deep are beyond the depth limit: a clear error, not a crash.
+    with pytest.raises(InvalidSpaceError, match="limit 200"):
+        _timed(lambda: GrammarDomain(g), 5.0)
+    with pytest.raises(InvalidSpaceError, match="max_depth=200 is too small"):
+        GrammarDomain(g, max_depth=200)
+
+
+def test_crafted_grammar_texts_hit_clear_limits_before_work():
+    from jahs_bo.spaces.grammar.text import MAX_NONTERMINALS, MAX_TEXT_CHARS
+
+    with pytest.raises(GrammarError, match=f"{MAX_TEXT_CHARS:,} characters"):
+        _timed(lambda: Grammar.from_text("#" * (MAX_TEXT_CHARS + 1)), 1.0)
+    many = "".join(f'A{i} -> "a" A{i + 1}\n' for i in range(MAX_NONTERMINALS + 5)) + "\n"
+    with pytest.raises(GrammarError, match=f"more than {MAX_NONTERMINALS:,} nonterminals"):
+        _timed(lambda: Grammar.from_text(many), 5.0)
+    # Near the symbol limit, recursive, max_depth at its limit: tables are vectorised per level.
+    n = 7000
+    wide = "".join(
+        f'A{i} -> "L2" A{(i + 1) % n} A{(i + 3) % n} | "L3" A{(i + 5) % n} A{(i + 7) % n} '
+        f'A{(i + 1) % n} | "p" A{(i + 1) % n} A{(i + 2) % n} A{(i + 4) % n} A{(i + 9) % n} | "y"\n'
+        for i in range(n)
+    )
+    domain = _timed(lambda: GrammarDomain(wide, max_depth=200), 5.0)
+    assert _timed(domain.size, 5.0) is None  # about 10^119 derivations: beyond exact counting
+    assert _timed(domain.log10_size, 5.0) > 100
+    # The smallest derivation has 2^61 nodes: rejected before any tree is built.
+    huge = Grammar.from_text(_doubling(60, leaf='"x"').replace(' | "x"\n', "\n"))
+    with pytest.raises(InvalidSpaceError, match="node limit"):
+        _timed(lambda: GrammarDomain(huge), 5.0)
+
+
+def test_deeply_nested_derivation_strings_are_rejected_cleanly():
+    domain = GrammarDomain('E -> "Linear2" E E | "x" | "y"\n', max_depth=10)
+    deep = "(Linear2 " * 5000 + "x" + " y)" * 5000
+    with pytest.raises(InvalidConfigError, match="nested"):
+        _timed(lambda: domain.validate(deep), 5.0)
+    units = "".join(f'A{i} -> A{i + 1} | "a{i}"\n' for i in range(3000)) + 'A3000 -> "x"\n'
+    with pytest.raises(InvalidConfigError):
+        parse_derivation(Grammar.from_text(units), "x")

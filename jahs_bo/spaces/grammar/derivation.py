@@ -20,12 +20,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
+from typing import TYPE_CHECKING
 
 from jahs_bo.exceptions import GrammarError, InvalidConfigError
 from jahs_bo.spaces.grammar.text import Grammar
 
-__all__ = ["Derivation", "InvalidDerivationError", "parse_derivation", "shared_subtrees"]
+__all__ = [
+    "MAX_DEPTH",
+    "Derivation",
+    "InvalidDerivationError",
+    "parse_derivation",
+    "shared_subtrees",
+]
+
+#: Deepest derivation tree that is built or parsed (tree code recurses once per level, so this
+#: keeps it far from Python's recursion limit).
+MAX_DEPTH = 200
 
 
 class InvalidDerivationError(GrammarError, InvalidConfigError):
@@ -39,10 +49,26 @@ class Derivation:
     Attributes:
         symbol: The nonterminal this node expands, or the terminal it is.
         children: The expansion's symbols in order; empty for a terminal.
+        n_nodes: Number of nodes (terminals and nonterminals) in the tree.
+        depth: Height of the tree: ``0`` for a terminal, ``1 + max(child depths)`` otherwise.
+
+    ``n_nodes``, ``depth`` and the hash are computed when a node is made, from its children's
+    (trees are built bottom-up), so no method recurses down a deep tree to find them.
     """
 
     symbol: str
     children: tuple[Derivation, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        kids = self.children
+        object.__setattr__(self, "n_nodes", 1 + sum(c.n_nodes for c in kids))
+        object.__setattr__(self, "depth", 1 + max(c.depth for c in kids) if kids else 0)
+        object.__setattr__(self, "_hash", hash((self.symbol, tuple(c._hash for c in kids))))
+
+    if TYPE_CHECKING:
+        n_nodes: int
+        depth: int
+        _hash: int
 
     @property
     def is_terminal(self) -> bool:
@@ -60,20 +86,6 @@ class Derivation:
     def arguments(self) -> tuple[Derivation, ...]:
         """The children after :attr:`head` (all children when there is no head)."""
         return self.children[1:] if self.head is not None else self.children
-
-    @cached_property
-    def n_nodes(self) -> int:
-        """Number of nodes (terminals and nonterminals) in the tree."""
-        return 1 + sum(c.n_nodes for c in self.children)
-
-    @cached_property
-    def depth(self) -> int:
-        """Height of the tree: ``0`` for a terminal, ``1 + max(child depths)`` otherwise."""
-        return 0 if not self.children else 1 + max(c.depth for c in self.children)
-
-    @cached_property
-    def _hash(self) -> int:
-        return hash((self.symbol, self.children))
 
     def __hash__(self) -> int:
         return self._hash
@@ -149,8 +161,11 @@ class _SExpr:
     end: int = 0
 
 
-def _read_sexpr(text: str) -> _SExpr:
-    """Parse ``text`` into one s-expression; positions are 0-based character offsets."""
+def _read_sexpr(text: str, max_nesting: int) -> _SExpr:
+    """Parse ``text`` into one s-expression; positions are 0-based character offsets.
+
+    Lists nested deeper than ``max_nesting`` are rejected while reading.
+    """
     n = len(text)
     i = 0
     stack: list[_SExpr] = []
@@ -168,6 +183,10 @@ def _read_sexpr(text: str) -> _SExpr:
         if root is not None:
             raise fail("unexpected text after the end of the derivation", i)
         if ch == "(":
+            if len(stack) >= max_nesting:
+                raise fail(
+                    f"parentheses nested deeper than {max_nesting} levels (the depth limit)", i
+                )
             stack.append(_SExpr(pos=i, items=[]))
             i += 1
         elif ch == ")":
@@ -199,13 +218,17 @@ def _read_sexpr(text: str) -> _SExpr:
     return root
 
 
-def parse_derivation(grammar: Grammar, text: str, symbol: str | None = None) -> Derivation:
+def parse_derivation(
+    grammar: Grammar, text: str, symbol: str | None = None, *, max_depth: int = MAX_DEPTH
+) -> Derivation:
     """Parse a canonical (or differently spaced) derivation string of ``symbol``.
 
     Args:
         grammar: The grammar the string must be derivable in.
         text: The s-expression.
         symbol: The nonterminal to derive from (default: the start symbol).
+        max_depth: Deepest derivation tree accepted (at most :data:`MAX_DEPTH`); deeper
+            strings are rejected before or while matching, never by exhausting the stack.
 
     Returns:
         The derivation tree.
@@ -220,22 +243,24 @@ def parse_derivation(grammar: Grammar, text: str, symbol: str | None = None) -> 
             f"a derivation must be a string, got {type(text).__name__} {text!r}"
         )
     symbol = grammar.start if symbol is None else symbol
-    root = _read_sexpr(text)
+    max_depth = min(max_depth, MAX_DEPTH)
+    root = _read_sexpr(text, max_depth)
     matcher = _Matcher(grammar, text)
-    tree = matcher.match(root, symbol)
+    tree = matcher.match(root, symbol, max_depth)
     if tree is None:
-        raise InvalidDerivationError(matcher.error(symbol))
+        raise InvalidDerivationError(matcher.error(symbol, max_depth))
     _check_sharing(grammar, tree, root, text)
     return tree
 
 
 class _Matcher:
-    """Matches s-expressions against a grammar, memoised by (position, nonterminal)."""
+    """Matches s-expressions against a grammar, memoised by (position, nonterminal, depth
+    left); the depth left bounds the recursion."""
 
     def __init__(self, grammar: Grammar, text: str) -> None:
         self.grammar = grammar
         self.text = text
-        self.memo: dict[tuple[int, str], Derivation | None] = {}
+        self.memo: dict[tuple[int, str, int], Derivation | None] = {}
         self.leaves: dict[str, Derivation] = {}
         self.furthest: tuple[int, str, _SExpr] | None = None
 
@@ -244,18 +269,21 @@ class _Matcher:
             self.leaves[name] = Derivation(name)
         return self.leaves[name]
 
-    def match(self, node: _SExpr, symbol: str) -> Derivation | None:
-        key = (node.pos, symbol)
+    def match(self, node: _SExpr, symbol: str, depth: int) -> Derivation | None:
+        """The derivation of ``symbol`` at ``node`` with at most ``depth`` levels, or None."""
+        if depth < 1:
+            return None
+        key = (node.pos, symbol, depth)
         if key in self.memo:
             return self.memo[key]
         self.memo[key] = None  # unit cycles are rejected by Grammar, this only guards
-        result = self._match(node, symbol)
+        result = self._match(node, symbol, depth)
         self.memo[key] = result
         if result is None and (self.furthest is None or node.pos >= self.furthest[0]):
             self.furthest = (node.pos, symbol, node)
         return result
 
-    def _match(self, node: _SExpr, symbol: str) -> Derivation | None:
+    def _match(self, node: _SExpr, symbol: str, depth: int) -> Derivation | None:
         for alt in self.grammar.alternatives(symbol, unique=True):
             if len(alt) == 1:
                 sym = alt[0]
@@ -263,7 +291,7 @@ class _Matcher:
                     if node.atom == sym.name:
                         return Derivation(symbol, (self.leaf(sym.name),))
                     continue
-                sub = self.match(node, sym.name)
+                sub = self.match(node, sym.name, depth - 1)
                 if sub is not None:
                     return Derivation(symbol, (sub,))
                 continue
@@ -276,7 +304,7 @@ class _Matcher:
                         break
                     kids.append(self.leaf(sym.name))
                 else:
-                    sub = self.match(item, sym.name)
+                    sub = self.match(item, sym.name, depth - 1)
                     if sub is None:
                         break
                     kids.append(sub)
@@ -284,18 +312,20 @@ class _Matcher:
                 return Derivation(symbol, tuple(kids))
         return None
 
-    def error(self, root_symbol: str) -> str:
-        assert self.furthest is not None
+    def error(self, root_symbol: str, max_depth: int) -> str:
+        if self.furthest is None:
+            return f"derivation is not derivable from {root_symbol} within depth {max_depth}"
         pos, symbol, node = self.furthest
         got = self.text[node.pos : node.end]
         if len(got) > 60:
             got = got[:57] + "..."
-        expected = " | ".join(
-            _pattern(alt) for alt in self.grammar.alternatives(symbol, unique=True)
-        )
+        alts = self.grammar.alternatives(symbol, unique=True)
+        expected = " | ".join(_pattern(alt) for alt in alts[:10])
+        if len(alts) > 10:
+            expected += f" | ... ({len(alts) - 10} more)"
         return (
             f"derivation is not derivable from {root_symbol}: at position {pos}, {got!r} is not "
-            f"a {symbol}; expected {symbol} -> {expected}"
+            f"a {symbol} (within depth {max_depth}); expected {symbol} -> {expected}"
         )
 
 

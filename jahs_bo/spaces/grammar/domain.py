@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -19,6 +20,7 @@ from jahs_bo.spaces.grammar.derivation import (
 )
 from jahs_bo.spaces.grammar.graphs import (
     check_topologies,
+    derivation_connected,
     derivation_graph,
     derivation_graphs,
     graph_labels,
@@ -28,6 +30,7 @@ from jahs_bo.spaces.grammar.operators import DerivationSampler
 from jahs_bo.spaces.grammar.text import Grammar
 
 __all__ = [
+    "REQUIREMENTS",
     "GrammarDomain",
     "derivation_to_nb201_cell",
     "hierarchical_nb201_grammar",
@@ -36,7 +39,12 @@ __all__ = [
     "nb201_grammar",
 ]
 
-_MAX_DEPTH_LIMIT = 200  # keeps the recursive tree code far from Python's recursion limit
+
+#: Validity rules a grammar can declare with ``require: NAME``: predicates on derivation trees.
+#: ``connected``: the architecture's graph (:func:`~jahs_bo.spaces.grammar.graphs.
+#: derivation_graph`, zero operations leaving no connection) has a path from input to output,
+#: i.e. the network's output depends on its input.
+REQUIREMENTS: dict[str, Callable[[Derivation], bool]] = {"connected": derivation_connected}
 
 
 @register_domain
@@ -49,16 +57,26 @@ class GrammarDomain(ArchitectureDomain):
     crossover follow :mod:`jahs_bo.spaces.grammar.operators`; graphs follow
     :mod:`jahs_bo.spaces.grammar.graphs`.
 
+    Validity rules: a grammar may declare ``require: connected`` (see :data:`REQUIREMENTS`);
+    then :meth:`sample`, :meth:`mutate` and :meth:`crossover` (hence every searcher, which all
+    draw through these methods) only propose architectures that satisfy the rules, by rejection
+    with at most 100 redraws. :meth:`validate` still accepts every derivation of the grammar
+    (stored trials stay readable; :meth:`is_valid` tells them apart) and :meth:`size` counts the
+    unrestricted grammar.
+
     Args:
         grammar: A :class:`Grammar` or grammar text.
         max_depth: Largest derivation depth (tree height) of a value; required for recursive
-            grammars; at most 200.
-        max_nodes: Largest number of tree nodes of a value.
+            grammars and for grammars whose derivations can be deeper than 200; at most 200
+            (:data:`~jahs_bo.spaces.grammar.operators.MAX_DEPTH`).
+        max_nodes: Largest number of tree nodes of a value (default and at most 100,000,
+            :data:`~jahs_bo.spaces.grammar.operators.MAX_NODES`).
         prune: Graph views drop zero operations and what they disconnect (default, as
             :class:`~jahs_bo.spaces.cells.NB201Cell`); ``False`` keeps them as nodes.
 
     Raises:
-        GrammarError: The grammar text is malformed or gives a topology the wrong arity.
+        GrammarError: The grammar text is malformed, gives a topology the wrong arity or
+            requires an unknown validity rule.
         InvalidSpaceError: The limits are invalid or admit no derivation.
     """
 
@@ -73,13 +91,22 @@ class GrammarDomain(ArchitectureDomain):
         prune: bool = True,
     ) -> None:
         self.grammar = grammar if isinstance(grammar, Grammar) else Grammar.from_text(grammar)
-        if max_depth is not None and isinstance(max_depth, int) and max_depth > _MAX_DEPTH_LIMIT:
-            raise InvalidSpaceError(f"max_depth must be <= {_MAX_DEPTH_LIMIT}, got {max_depth}")
         check_topologies(self.grammar)
-        self._sampler = DerivationSampler(self.grammar, max_depth, max_nodes)
+        unknown = [r for r in self.grammar.requirements if r not in REQUIREMENTS]
+        if unknown:
+            raise GrammarError(
+                f"unknown requirement {unknown[0]!r} in the grammar's 'require:' line; known "
+                f"rules: {sorted(REQUIREMENTS)}"
+            )
+        self._sampler = DerivationSampler(
+            self.grammar,
+            max_depth,
+            max_nodes,
+            requirements={r: REQUIREMENTS[r] for r in self.grammar.requirements},
+        )
         self.max_depth = max_depth
         self.max_nodes = max_nodes
-        self.n_levels = max(1, max_block_level(self.grammar, max_depth))
+        self.n_levels = max(1, max_block_level(self.grammar, self._sampler.depth_cap))
         self.prune = bool(prune)
         self._labels = graph_labels(self.grammar, self.prune)
         self._cache: OrderedDict[str, Derivation] = OrderedDict()
@@ -109,6 +136,20 @@ class GrammarDomain(ArchitectureDomain):
     def format(self, tree: Derivation) -> str:
         """The canonical string of a derivation tree (inverse of :meth:`parse`)."""
         return tree.to_string()
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """Names of the validity rules that proposals satisfy (the grammar's ``require:``)."""
+        return self.grammar.requirements
+
+    def is_valid(self, value: str | Derivation) -> bool:
+        """Whether ``value`` satisfies the grammar's validity rules (``True`` without rules).
+
+        Raises:
+            InvalidConfigError: ``value`` is not a derivation of the grammar.
+        """
+        tree = value if isinstance(value, Derivation) else self.parse(value)
+        return self._sampler.is_valid(tree)
 
     # ------------------------------------------------------------------ domain API
     def sample(self, rng: np.random.Generator) -> str:
@@ -147,9 +188,28 @@ class GrammarDomain(ArchitectureDomain):
         return list(self._labels)
 
     def size(self) -> int | None:
-        """Number of distinct derivation trees (repeated alternatives counted once), ``None``
-        when infinite. Depth and node limits are not taken into account."""
-        return self.grammar.count(unique=True)
+        """Number of distinct derivation trees within ``max_depth`` (repeated alternatives
+        counted once), exact; validity rules are not applied (the unrestricted grammar).
+
+        ``None`` when it is not known: ``max_nodes`` excludes some derivations, the count is
+        beyond :data:`~jahs_bo.spaces.grammar.text.MAX_COUNT_BITS` (see :meth:`log10_size`), or
+        ``max_depth`` cuts a grammar with shared nonterminals.
+        """
+        if self.max_nodes is not None and self._sampler.max_possible_nodes() > self.max_nodes:
+            return None
+        try:
+            return self.grammar.count(unique=True, max_depth=self.max_depth)
+        except GrammarError:
+            return None
+
+    def log10_size(self) -> float:
+        """``log10`` of the number of distinct derivation trees within ``max_depth`` (no size
+        limit; ``max_nodes`` and validity rules not applied).
+
+        Raises:
+            GrammarError: ``max_depth`` cuts a grammar with shared nonterminals.
+        """
+        return self.grammar.log10_count(unique=True, max_depth=self.max_depth)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -198,7 +258,12 @@ def load_grammar(name: str) -> Grammar:
 
 
 def hierarchical_nb201_grammar() -> Grammar:
-    """The hierarchical NB201 grammar of Schrodi et al. (2023): ~10^446.1 derivations."""
+    """The hierarchical NB201 grammar of Schrodi et al. (2023): ~10^446.1 derivations.
+
+    It declares ``require: connected``: domains built on it propose only architectures with a
+    path from input to output (validity is filtered at sampling time; the count above is that of
+    the unrestricted grammar).
+    """
     return load_grammar("hierarchical_nb201")
 
 

@@ -44,6 +44,7 @@ import heapq
 import re
 
 import networkx as nx
+import numpy as np
 
 from jahs_bo.exceptions import GrammarError
 from jahs_bo.spaces.grammar.derivation import Derivation
@@ -53,6 +54,7 @@ __all__ = [
     "CELL_EDGES",
     "ZERO_OPS",
     "check_topologies",
+    "derivation_connected",
     "derivation_graph",
     "derivation_graphs",
     "graph_labels",
@@ -114,28 +116,33 @@ def graph_labels(grammar: Grammar, prune: bool = True) -> list[str]:
 def max_block_level(grammar: Grammar, max_depth: int | None = None) -> int:
     """Largest number of nested blocks on a root-to-leaf path of any derivation of the start
     symbol with depth at most ``max_depth`` (``None``: unbounded, finite grammars only)."""
-    names = grammar.nonterminals
     if max_depth is None:
         if not grammar.is_finite:
             raise GrammarError("a recursive grammar needs max_depth to bound its levels")
-        max_depth = len(names) + 1  # derivation depth of a finite grammar is at most this
-    # feasible[d][X]: X has a derivation of depth <= d; blocks[d][X]: the most nested blocks.
-    feasible = {n: False for n in names}
-    blocks = {n: 0 for n in names}
+        height = grammar.max_height()
+        assert height is not None
+        max_depth = height
+    # feasible[X]: X has a derivation of depth <= d; blocks[X]: the most nested blocks among
+    # them. One vectorised step per depth level (see Grammar.flat).
+    flat = grammar.flat()
+    n = len(flat.index)
+    opens_block = (flat.length > 1).astype(np.int64)
+    feasible = np.zeros(n, dtype=bool)
+    blocks = np.zeros(n, dtype=np.int64)
     for _ in range(max_depth):
-        new_feasible: dict[str, bool] = {}
-        new_blocks: dict[str, int] = {}
-        for n in names:
-            best = -1
-            for alt in grammar.alternatives(n):
-                kids = [s.name for s in alt if not s.terminal]
-                if all(feasible[k] for k in kids):
-                    inner = max((blocks[k] for k in kids), default=0)
-                    best = max(best, inner + (1 if len(alt) > 1 else 0))
-            new_feasible[n] = best >= 0
-            new_blocks[n] = max(best, 0)
+        missing = np.bincount(
+            flat.child_alt, weights=~feasible[flat.child], minlength=flat.n_alternatives
+        )
+        ready = missing == 0
+        inner = np.zeros(flat.n_alternatives, dtype=np.int64)
+        np.maximum.at(inner, flat.child_alt, blocks[flat.child])
+        best = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(best, flat.owner[ready], (inner + opens_block)[ready])
+        new_feasible, new_blocks = best >= 0, np.maximum(best, 0)
+        if np.array_equal(new_feasible, feasible) and np.array_equal(new_blocks, blocks):
+            break  # a fixed point: deeper limits change nothing
         feasible, blocks = new_feasible, new_blocks
-    return blocks[grammar.start]
+    return int(blocks[flat.index[grammar.start]])
 
 
 class _Builder:
@@ -187,6 +194,13 @@ class _Builder:
         else:
             items = ([Derivation(head)] if head is not None else []) + args
             self.chain(items, src, dst, level + 1)
+
+    def connected(self) -> bool:
+        """Whether the output tensor node is reachable from the input along the edges built."""
+        succ: list[list[int]] = [[] for _ in range(len(self.labels))]
+        for u, v in self.edges:
+            succ[u].append(v)
+        return 1 in _reachable(succ, 0)
 
     def graph(self) -> nx.DiGraph:
         n = len(self.labels)
@@ -252,6 +266,15 @@ def derivation_graph(
     builder = _Builder(fold_level, prune)
     builder.build(tree, 0, 1, 0)
     return builder.graph()
+
+
+def derivation_connected(tree: Derivation) -> bool:
+    """Whether the architecture's output depends on its input: the graph of ``tree`` (as
+    :func:`derivation_graph` builds it, zero operations leaving no connection) has a path from
+    the input node to the output node."""
+    builder = _Builder(None, prune=True)
+    builder.build(tree, 0, 1, 0)
+    return builder.connected()
 
 
 def derivation_graphs(tree: Derivation, n_levels: int, prune: bool = True) -> list[nx.DiGraph]:

@@ -3,7 +3,9 @@
 Sampling expands nonterminals top-down, choosing uniformly among the alternatives *as listed*
 (a repeated alternative is proportionally more likely) that can still finish within the limits:
 ``max_depth`` bounds :attr:`Derivation.depth` and ``max_nodes`` bounds
-:attr:`Derivation.n_nodes`. A table of the fewest nodes each nonterminal needs at each remaining
+:attr:`Derivation.n_nodes` (by default the grammar's largest height, which must not exceed
+:data:`MAX_DEPTH`, and :data:`MAX_NODES`: a crafted grammar cannot make the operators build
+arbitrarily deep or large trees). A table of the fewest nodes each nonterminal needs at each remaining
 depth makes every choice feasible, so sampling never backtracks, except that reusing a shared
 nonterminal's derivation can overrun a limit; such samples are redrawn (up to
 ``max_tries`` times).
@@ -14,19 +16,29 @@ can change and redraws its subtree; when the site lies inside a shared derivatio
 derivation replaces every occurrence. Crossover replaces a random site of the first parent by a
 subtree of the second parent rooted at the same nonterminal; shared nonterminals inside the
 donated subtree take the first parent's derivation where it has one.
+
+Validity rules (``requirements``, e.g. the hierarchical NB201 grammar's ``connected``) are
+predicates on whole derivations. Every operator proposes only derivations that satisfy all of
+them: a draw that violates one is rejected and redrawn, at most ``max_tries`` times, after which
+a :class:`~jahs_bo.exceptions.GrammarError` names the rules (the grammar may admit no valid
+architecture). Parents that violate a rule are accepted as input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import numpy as np
 
 from jahs_bo.exceptions import GrammarError, InvalidSpaceError
-from jahs_bo.spaces.grammar.derivation import Derivation, shared_subtrees
+from jahs_bo.spaces.grammar.derivation import MAX_DEPTH, Derivation, shared_subtrees
 from jahs_bo.spaces.grammar.text import Alternative, Grammar
 
-__all__ = ["DerivationSampler"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "DerivationSampler"]
 
 _INF = float("inf")
+#: Most nodes of a derivation the operators build when ``max_nodes`` is not given.
+MAX_NODES = 100_000
 
 
 class DerivationSampler:
@@ -36,8 +48,10 @@ class DerivationSampler:
         grammar: The grammar.
         max_depth: Largest allowed :attr:`Derivation.depth`; required for recursive grammars.
         max_nodes: Largest allowed :attr:`Derivation.n_nodes`.
-        max_tries: Redraws before giving up (only reachable through shared nonterminals or
-            when an operator keeps reproducing its input).
+        max_tries: Redraws before giving up (reachable through shared nonterminals, validity
+            rules, or when an operator keeps reproducing its input).
+        requirements: Validity rules, ``name -> predicate`` on whole derivations; proposals
+            satisfy all of them.
 
     Raises:
         InvalidSpaceError: The limits admit no derivation, or a recursive grammar has no
@@ -50,8 +64,10 @@ class DerivationSampler:
         max_depth: int | None = None,
         max_nodes: int | None = None,
         max_tries: int = 100,
+        requirements: Mapping[str, Callable[[Derivation], bool]] | None = None,
     ) -> None:
         self.grammar = grammar
+        self.requirements: dict[str, Callable[[Derivation], bool]] = dict(requirements or {})
         if max_depth is None and not grammar.is_finite:
             raise InvalidSpaceError(
                 f"the grammar is recursive ({sorted(grammar.recursive)} derive themselves), so "
@@ -60,18 +76,55 @@ class DerivationSampler:
         for name, limit in (("max_depth", max_depth), ("max_nodes", max_nodes)):
             if limit is not None and (not isinstance(limit, int) or limit < 1):
                 raise InvalidSpaceError(f"{name} must be a positive int or None, got {limit!r}")
+        if max_depth is not None and max_depth > MAX_DEPTH:
+            raise InvalidSpaceError(
+                f"max_depth={max_depth} is beyond the depth limit {MAX_DEPTH} (MAX_DEPTH); "
+                f"pass max_depth <= {MAX_DEPTH}"
+            )
+        if max_nodes is not None and max_nodes > MAX_NODES:
+            raise InvalidSpaceError(
+                f"max_nodes={max_nodes} is beyond the node limit {MAX_NODES:,} (MAX_NODES); "
+                f"pass max_nodes <= {MAX_NODES:,}"
+            )
         self.max_depth = max_depth
         self.max_nodes = max_nodes
         self.max_tries = max_tries
-        self._depth_cap = max_depth if max_depth is not None else self._max_height()
-        self._min_nodes = self._min_nodes_table(self._depth_cap)
-        need = self._min_nodes[self._depth_cap][grammar.start]
+        if max_depth is None:
+            height = grammar.max_height()
+            assert height is not None  # finite grammar
+            if height > MAX_DEPTH:
+                raise InvalidSpaceError(
+                    f"derivations of this grammar reach depth {height}, beyond the depth limit "
+                    f"{MAX_DEPTH} (MAX_DEPTH); pass max_depth <= {MAX_DEPTH} to bound them"
+                )
+            max_depth_cap = height
+        else:
+            max_depth_cap = max_depth
+        #: Depth bound used by the operators (``max_depth`` or the grammar's largest height).
+        self.depth_cap: int = max_depth_cap
+        #: Node bound used by the operators (``max_nodes`` or :data:`MAX_NODES`).
+        self.node_cap: int = max_nodes if max_nodes is not None else MAX_NODES
+        if grammar.min_height() > self.depth_cap:
+            raise InvalidSpaceError(
+                f"max_depth={max_depth} is too small: the shortest derivation of "
+                f"{grammar.start} has depth {grammar.min_height()}; raise max_depth"
+            )
+        self._flat = grammar.flat()
+        self._index = self._flat.index
+        self._min_nodes = self._min_nodes_table(self.depth_cap)
+        need = float(self._min_nodes[self.depth_cap][self._index[grammar.start]])
         if need == _INF:
             raise InvalidSpaceError(
                 f"max_depth={max_depth} is too small: the shortest derivation of "
                 f"{grammar.start} is deeper; raise max_depth"
             )
-        if max_nodes is not None and need > max_nodes:
+        if need > self.node_cap:
+            if max_nodes is None:
+                raise InvalidSpaceError(
+                    f"the smallest derivation of {grammar.start} within the depth limit has "
+                    f"{need:.4g} nodes, beyond the node limit {MAX_NODES:,} (MAX_NODES); the "
+                    "grammar's architectures are too large to build"
+                )
             raise InvalidSpaceError(
                 f"max_nodes={max_nodes} is too small: the smallest derivation of "
                 f"{grammar.start} within the depth limit has {int(need)} nodes; raise max_nodes"
@@ -79,75 +132,106 @@ class DerivationSampler:
         self._varies = self._varying_symbols()
 
     # ------------------------------------------------------------------ tables
-    def _max_height(self) -> int:
-        """Largest possible depth of a derivation of the start symbol (finite grammars)."""
-        memo: dict[str, int] = {}
+    def _min_nodes_table(self, depth: int) -> list[np.ndarray]:
+        """``table[d][i]``: fewest nodes of a derivation of nonterminal ``i`` (index of
+        :meth:`Grammar.flat`) with depth at most ``d``; ``inf`` where there is none.
 
-        def height(name: str) -> int:
-            if name not in memo:
-                memo[name] = 1 + max(
-                    max((0 if s.terminal else height(s.name)) for s in alt)
-                    for alt in self.grammar.alternatives(name)
-                )
-            return memo[name]
-
-        return max(height(n) for n in self.grammar.nonterminals)
-
-    def _min_nodes_table(self, depth: int) -> list[dict[str, float]]:
-        """``table[d][X]``: fewest nodes of a derivation of ``X`` with depth at most ``d``."""
-        g = self.grammar
-        table: list[dict[str, float]] = [{n: _INF for n in g.nonterminals}]
+        One vectorised step per depth level; rows stop changing once every nonterminal has its
+        smallest derivation, and from then on the same row is reused.
+        """
+        flat = self._flat
+        n = len(flat.index)
+        table: list[np.ndarray] = [np.full(n, _INF)]
         for _ in range(depth):
             prev = table[-1]
-            table.append(
-                {
-                    n: min(self._alt_nodes(alt, prev) for alt in g.alternatives(n))
-                    for n in g.nonterminals
-                }
-            )
+            sizes = 1.0 + flat.n_terminals + flat.alternative_sums(prev)
+            row = np.full(n, _INF)
+            np.minimum.at(row, flat.owner, sizes)
+            if np.array_equal(row, prev):
+                table.extend([prev] * (depth + 1 - len(table)))
+                break
+            table.append(row)
         return table
 
-    @staticmethod
-    def _alt_nodes(alt: Alternative, below: dict[str, float]) -> float:
-        return 1 + sum(1 if s.terminal else below[s.name] for s in alt)
+    def max_possible_nodes(self) -> float:
+        """Most nodes of a derivation of the start symbol within the depth bound (a float,
+        possibly astronomically large)."""
+        flat = self._flat
+        row = np.full(len(flat.index), -_INF)
+        for _ in range(self.depth_cap):
+            sizes = 1.0 + flat.n_terminals + flat.alternative_sums(row)
+            new = np.full_like(row, -_INF)
+            np.maximum.at(new, flat.owner, sizes)
+            if np.array_equal(new, row):
+                break
+            row = new
+        return float(row[self._index[self.grammar.start]])
+
+    def _alt_nodes(self, alt: Alternative, below: np.ndarray) -> float:
+        index = self._index
+        return 1.0 + sum(1.0 if s.terminal else float(below[index[s.name]]) for s in alt)
 
     def _varying_symbols(self) -> dict[str, bool]:
         """Whether redrawing each nonterminal (keeping the derivations of the *other* shared
         nonterminals) can give a different subtree."""
         g = self.grammar
-        memo: dict[str, bool] = {}
-
-        def varies(name: str) -> bool:
-            if name not in memo:
-                memo[name] = False
-                alts = g.alternatives(name, unique=True)
-                memo[name] = len(alts) > 1 or any(
-                    not s.terminal and not g.is_shared(s.name) and varies(s.name) for s in alts[0]
-                )
-            return memo[name]
-
-        return {name: varies(name) for name in g.nonterminals}
+        # X varies if it has two distinct alternatives or its only alternative holds a varying
+        # non-shared nonterminal: propagate backwards from the former (iterative, linear).
+        users: dict[str, list[str]] = {n: [] for n in g.nonterminals}
+        varies: dict[str, bool] = {}
+        queue: list[str] = []
+        for name in g.nonterminals:
+            alts = g.alternatives(name, unique=True)
+            varies[name] = len(alts) > 1
+            if varies[name]:
+                queue.append(name)
+            else:
+                for sym in alts[0]:
+                    if not sym.terminal and not g.is_shared(sym.name):
+                        users[sym.name].append(name)
+        while queue:
+            for user in users[queue.pop()]:
+                if not varies[user]:
+                    varies[user] = True
+                    queue.append(user)
+        return varies
 
     # ------------------------------------------------------------------ sampling
     def sample(self, rng: np.random.Generator, symbol: str | None = None) -> Derivation:
         """Draw a derivation of ``symbol`` (default: the start symbol) within the limits."""
         symbol = self.grammar.start if symbol is None else symbol
+        whole = symbol == self.grammar.start
+        rejected = 0
         for _ in range(self.max_tries):
             env: dict[str, Derivation] = {}
-            tree = self._expand(symbol, rng, self._depth_cap, self.max_nodes, env, fresh=True)
+            tree = self._expand(symbol, rng, self.depth_cap, self.node_cap, env, fresh=True)
             if self.within_limits(tree):
-                return tree
+                if not whole or self.is_valid(tree):
+                    return tree
+                rejected += 1
+        if rejected:
+            raise self._invalid_error(f"{rejected} of {self.max_tries} draws")
         raise GrammarError(
             f"could not sample a derivation within max_depth={self.max_depth}, "
             f"max_nodes={self.max_nodes} in {self.max_tries} tries (shared nonterminals "
             "multiply sizes); raise the limits"
         )
 
+    def is_valid(self, tree: Derivation) -> bool:
+        """Whether ``tree`` satisfies every validity rule."""
+        return all(rule(tree) for rule in self.requirements.values())
+
+    def _invalid_error(self, what: str) -> GrammarError:
+        return GrammarError(
+            f"{what} violated the validity rules {sorted(self.requirements)} (max_tries="
+            f"{self.max_tries}); the grammar may admit no architecture satisfying them: "
+            "change the grammar or drop the 'require:' line"
+        )
+
     def within_limits(self, tree: Derivation) -> bool:
-        """Whether ``tree`` respects ``max_depth`` and ``max_nodes``."""
-        if self.max_depth is not None and tree.depth > self.max_depth:
-            return False
-        return self.max_nodes is None or tree.n_nodes <= self.max_nodes
+        """Whether ``tree`` respects the depth and node bounds (``max_depth`` and ``max_nodes``,
+        or the grammar's largest height and :data:`MAX_NODES`)."""
+        return tree.depth <= self.depth_cap and tree.n_nodes <= self.node_cap
 
     def _expand(
         self,
@@ -166,25 +250,25 @@ class DerivationSampler:
         g = self.grammar
         if not fresh and name in env:
             return env[name]
-        below = self._min_nodes[depth - 1] if depth >= 1 else None
-        cap = _INF if budget is None else budget
-        options = [
-            alt
+        if depth < 1:
+            raise GrammarError(f"no alternative of {name} fits in depth {depth}")
+        below = self._min_nodes[depth - 1]
+        # An alternative that cannot finish within the depth needs infinitely many nodes; it
+        # must be excluded even when there is no node budget (``inf <= inf`` would admit it).
+        feasible = [
+            (alt, size)
             for alt in g.alternatives(name)
-            if below is not None and self._alt_nodes(alt, below) <= cap
+            if (size := self._alt_nodes(alt, below)) < _INF
         ]
+        options = [alt for alt, size in feasible if budget is None or size <= budget]
         if not options:  # only reachable after a shared reuse overran the budget
-            options = [
-                alt
-                for alt in g.alternatives(name)
-                if below is not None and self._alt_nodes(alt, below) < _INF
-            ]
+            options = [alt for alt, _ in feasible]
         if not options:
             raise GrammarError(f"no alternative of {name} fits in depth {depth}")
         alt = options[int(rng.integers(len(options)))]
-        assert below is not None
         # Nodes still to reserve for the symbols right of the one being expanded.
-        reserve = sum(1 if s.terminal else below[s.name] for s in alt)
+        index = self._index
+        reserve = sum(1 if s.terminal else float(below[index[s.name]]) for s in alt)
         used = 1
         kids: list[Derivation] = []
         for sym in alt:
@@ -193,7 +277,7 @@ class DerivationSampler:
                 used += 1
                 reserve -= 1
                 continue
-            reserve -= below[sym.name]
+            reserve -= float(below[index[sym.name]])
             sub_budget = None if budget is None else int(budget - used - reserve)
             child = self._expand(sym.name, rng, depth - 1, sub_budget, env)
             kids.append(child)
@@ -244,6 +328,10 @@ class DerivationSampler:
     def mutate(self, tree: Derivation, rng: np.random.Generator) -> Derivation:
         """Redraw the subtree of a random site; the result differs from ``tree``.
 
+        With validity rules, a draw that breaks one is redrawn; after half of ``max_tries``
+        draws the whole derivation may be redrawn (a valid derivation can have only invalid
+        single-site neighbours).
+
         Raises:
             GrammarError: No site can change (the space has one architecture) or every try
                 reproduced ``tree``.
@@ -255,27 +343,36 @@ class DerivationSampler:
                 "(the space has a single architecture)"
             )
         env = shared_subtrees(self.grammar, tree)
-        for _ in range(self.max_tries):
-            path, depth = sites[int(rng.integers(len(sites)))]
+        rejected = 0
+        for attempt in range(self.max_tries):
+            if rejected and attempt >= self.max_tries // 2 and self._varies[tree.symbol]:
+                # Every small change seen so far broke a validity rule (a valid derivation can
+                # have only invalid neighbours): redraw the whole derivation.
+                path, depth = (), 0
+            else:
+                path, depth = sites[int(rng.integers(len(sites)))]
             old = tree.at(path)
-            depth_left = self._depth_cap - depth
-            budget = None
-            if self.max_nodes is not None:
-                budget = self.max_nodes - (tree.n_nodes - old.n_nodes)
+            depth_left = self.depth_cap - depth
+            budget = self.node_cap - (tree.n_nodes - old.n_nodes)
             local = {k: v for k, v in env.items() if k != old.symbol}
             new = self._expand(old.symbol, rng, depth_left, budget, local, fresh=True)
             if new == old:
                 continue
             child = self._propagate(tree.replace(path, new), path)
             if child != tree and self.within_limits(child):
-                return child
+                if self.is_valid(child):
+                    return child
+                rejected += 1
+        if rejected:
+            raise self._invalid_error(f"{rejected} of {self.max_tries} mutations")
         raise GrammarError(f"no mutation found in {self.max_tries} tries")
 
     # ------------------------------------------------------------------ crossover
     def crossover(self, a: Derivation, b: Derivation, rng: np.random.Generator) -> Derivation:
         """Replace a random site of ``a`` by a subtree of ``b`` rooted at the same nonterminal.
 
-        Falls back to :meth:`mutate` of ``a`` when no swap gives a new derivation within limits.
+        Falls back to :meth:`mutate` of ``a`` when no swap gives a new, valid derivation within
+        limits.
         """
         g = self.grammar
         donors: dict[str, list[Derivation]] = {}
@@ -295,6 +392,6 @@ class DerivationSampler:
                 if name != old.symbol:
                     new = new.substitute(name, sub)
             child = self._propagate(a.replace(path, new), path)
-            if child != a and self.within_limits(child):
+            if child != a and self.within_limits(child) and self.is_valid(child):
                 return child
         return self.mutate(a, rng)

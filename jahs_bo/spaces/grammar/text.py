@@ -22,6 +22,11 @@ Format (one production per line; ``#`` starts a comment that runs to the end of 
   nonterminal must not derive itself. Nested sharing (a shared block containing a shared cell) is
   global: every occurrence of ``CELL`` in the architecture, inside or outside the shared block, is
   the same derivation.
+* ``require: connected`` names validity rules that every *proposed* architecture must satisfy
+  (the rules live with the domain, :data:`jahs_bo.spaces.grammar.domain.REQUIREMENTS`;
+  ``connected``: the architecture's graph has a path from input to output). The rules filter
+  sampling, mutation and crossover by rejection; they do not change :meth:`Grammar.count`, which
+  stays the number of derivations of the unrestricted grammar.
 
 Checks (each failure raises :class:`~jahs_bo.exceptions.GrammarError` naming the line): unknown
 characters, unterminated strings, a missing ``->``, empty alternatives, a nonterminal defined twice,
@@ -30,23 +35,56 @@ derivation), nonterminals unreachable from the start symbol, cycles of single-no
 alternatives (``A -> B``, ``B -> A``: infinitely many derivations of one string) and recursive shared
 nonterminals. Recursion otherwise is allowed (the grammar is then infinite and sampling needs a
 depth limit).
+
+Limits (a grammar text may come from anywhere, so what it controls is bounded before any work is
+done, each with a :class:`~jahs_bo.exceptions.GrammarError` naming the limit): at most
+:data:`MAX_TEXT_CHARS` characters, :data:`MAX_NONTERMINALS` nonterminals,
+:data:`MAX_SYMBOLS` symbols over all alternatives and :data:`MAX_SHARED` shared nonterminals;
+exact counts of at most :data:`MAX_COUNT_BITS` bits (:meth:`Grammar.log10_count` has no limit).
+Every analysis is iterative and linear in the size of the grammar (counting within a depth
+limit: linear times the depth), so deep or long grammars cannot exhaust the Python stack.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
+
+import numpy as np
 
 from jahs_bo.exceptions import GrammarError
 
-__all__ = ["Grammar", "Symbol"]
+__all__ = [
+    "MAX_COUNT_BITS",
+    "MAX_NONTERMINALS",
+    "MAX_SHARED",
+    "MAX_SYMBOLS",
+    "MAX_TEXT_CHARS",
+    "FlatGrammar",
+    "Grammar",
+    "Symbol",
+]
+
+#: Longest grammar text accepted by :meth:`Grammar.from_text`.
+MAX_TEXT_CHARS = 1_000_000
+#: Most nonterminals (productions) of a grammar.
+MAX_NONTERMINALS = 10_000
+#: Most symbols over all alternatives of a grammar.
+MAX_SYMBOLS = 100_000
+#: Most shared nonterminals (exact counting with sharing tracks subsets of them).
+MAX_SHARED = 12
+#: Largest exact count, in bits (2^65536 is about 10^19728; the hierarchical NB201 grammar has
+#: about 10^446).
+MAX_COUNT_BITS = 65_536
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TERMINAL_BODY = re.compile(r'[^\s()"#|]+')
-_DIRECTIVE = re.compile(r"^\s*(start|shared)\s*:(.*)$")
+_DIRECTIVE = re.compile(r"^\s*(start|shared|require)\s*:(.*)$")
 
 
 @dataclass(frozen=True)
@@ -144,6 +182,39 @@ def _split_alternatives(
     return alternatives
 
 
+@dataclass(frozen=True)
+class FlatGrammar:
+    """A grammar as flat integer arrays, for dynamic programs that run one vectorised step per
+    depth level (``n`` nonterminals, ``a`` alternatives, ``r`` nonterminal occurrences).
+
+    Attributes:
+        index: Nonterminal name -> position ``0..n-1`` (definition order).
+        owner: ``a``: the nonterminal of each alternative.
+        n_terminals: ``a``: terminal symbols of each alternative.
+        length: ``a``: symbols of each alternative.
+        child: ``r``: the nonterminal of each occurrence.
+        child_alt: ``r``: the alternative each occurrence belongs to.
+    """
+
+    index: dict[str, int]
+    owner: np.ndarray
+    n_terminals: np.ndarray
+    length: np.ndarray
+    child: np.ndarray
+    child_alt: np.ndarray
+
+    @property
+    def n_alternatives(self) -> int:
+        """Number of alternatives ``a``."""
+        return len(self.owner)
+
+    def alternative_sums(self, values: np.ndarray) -> np.ndarray:
+        """``a``: the sum of ``values`` (``n``, float) over each alternative's nonterminals."""
+        return np.bincount(
+            self.child_alt, weights=values[self.child], minlength=self.n_alternatives
+        )
+
+
 class Grammar:
     """A parsed context-free grammar (see the module docstring for the text format).
 
@@ -153,6 +224,7 @@ class Grammar:
     Attributes:
         start: The start symbol.
         shared: Shared nonterminals, in the order they were declared.
+        requirements: Names of the validity rules proposals must satisfy (``require:``).
         nonterminals: Nonterminals in definition order.
         terminals: Terminals in order of first appearance.
     """
@@ -163,12 +235,14 @@ class Grammar:
         start: str,
         shared: Iterable[str] = (),
         lines: Mapping[str, int] | None = None,
+        requirements: Iterable[str] = (),
     ) -> None:
         self._productions: dict[str, tuple[Alternative, ...]] = {
             lhs: tuple(tuple(alt) for alt in alts) for lhs, alts in productions.items()
         }
         self.start = start
         self.shared: tuple[str, ...] = tuple(dict.fromkeys(shared))
+        self.requirements: tuple[str, ...] = tuple(dict.fromkeys(requirements))
         self._lines = dict(lines or {})
         self.nonterminals: tuple[str, ...] = tuple(self._productions)
         seen: dict[str, None] = {}
@@ -190,11 +264,18 @@ class Grammar:
         """
         if not isinstance(text, str):
             raise GrammarError(f"grammar text must be a string, got {type(text).__name__}")
+        if len(text) > MAX_TEXT_CHARS:
+            raise GrammarError(
+                f"grammar text has {len(text):,} characters, more than the limit of "
+                f"{MAX_TEXT_CHARS:,} characters; shorten the grammar"
+            )
+        n_symbols = 0
         productions: dict[str, list[Alternative]] = {}
         lines: dict[str, int] = {}
         uses: dict[str, int] = {}
         start: tuple[str, int] | None = None
         shared: list[tuple[str, int]] = []
+        requirements: list[str] = []
         last: str | None = None
         for lineno, raw in enumerate(text.splitlines(), start=1):
             line = _strip_comment(raw)
@@ -206,9 +287,10 @@ class Grammar:
                 names = rest.split()
                 for name in names:
                     if not _NAME.fullmatch(name):
-                        raise GrammarError(
-                            f"line {lineno}: {key!r} expects nonterminal names, got {name!r}"
-                        )
+                        what = "nonterminal names"
+                        if key == "require":
+                            what = "rule names such as 'connected'"
+                        raise GrammarError(f"line {lineno}: '{key}:' expects {what}, got {name!r}")
                 if key == "start":
                     if len(names) != 1:
                         raise GrammarError(
@@ -220,10 +302,12 @@ class Grammar:
                             f"{start[1]}); keep one"
                         )
                     start = (names[0], lineno)
-                else:
-                    if not names:
-                        raise GrammarError(f"line {lineno}: 'shared:' needs at least one name")
+                elif not names:
+                    raise GrammarError(f"line {lineno}: '{key}:' needs at least one name")
+                elif key == "shared":
                     shared.extend((name, lineno) for name in names)
+                else:
+                    requirements.extend(names)
                 last = None
                 continue
             tokens = _tokenize(line, lineno)
@@ -239,7 +323,7 @@ class Grammar:
                 if len(tokens) < 2 or tokens[0][0] != "name" or tokens[1][0] != "arrow":
                     raise GrammarError(
                         f"line {lineno}: expected a production 'NAME -> alternatives', a "
-                        f"directive ('start:' or 'shared:') or a comment, got {line.strip()!r}"
+                        f"directive ('start:', 'shared:' or 'require:') or a comment, got {line.strip()!r}"
                     )
                 lhs = tokens[0][1]
                 if lhs in productions:
@@ -247,13 +331,25 @@ class Grammar:
                         f"line {lineno}: nonterminal {lhs} is defined twice (first on line "
                         f"{lines[lhs]}); join its alternatives with '|'"
                     )
+                if len(productions) >= MAX_NONTERMINALS:
+                    raise GrammarError(
+                        f"line {lineno}: the grammar has more than {MAX_NONTERMINALS:,} "
+                        "nonterminals (the limit); use fewer productions"
+                    )
                 lines[lhs] = lineno
-                productions[lhs] = _split_alternatives(tokens[2:], lhs, lineno)
+                alts = _split_alternatives(tokens[2:], lhs, lineno)
+                productions[lhs] = alts
                 last = lhs
-            for alt in productions[last]:
+            for alt in alts:
+                n_symbols += len(alt)
                 for sym in alt:
                     if not sym.terminal:
                         uses.setdefault(sym.name, lineno)
+            if n_symbols > MAX_SYMBOLS:
+                raise GrammarError(
+                    f"line {lineno}: the grammar has more than {MAX_SYMBOLS:,} symbols in its "
+                    "alternatives (the limit); use fewer or shorter alternatives"
+                )
         if not productions:
             raise GrammarError("the grammar has no productions; write at least 'S -> \"op\"'")
         for name, lineno in uses.items():
@@ -275,7 +371,7 @@ class Grammar:
                 raise GrammarError(
                     f"line {lineno}: shared nonterminal {name} has no production; define it"
                 )
-        return cls(productions, start_name, [n for n, _ in shared], lines)
+        return cls(productions, start_name, [n for n, _ in shared], lines, requirements)
 
     # ------------------------------------------------------------------ checks
     def _where(self, name: str) -> str:
@@ -284,6 +380,22 @@ class Grammar:
 
     def _check(self) -> None:
         prods = self._productions
+        if len(prods) > MAX_NONTERMINALS:
+            raise GrammarError(
+                f"the grammar has {len(prods):,} nonterminals, more than the limit of "
+                f"{MAX_NONTERMINALS:,}"
+            )
+        n_symbols = sum(len(alt) for alts in prods.values() for alt in alts)
+        if n_symbols > MAX_SYMBOLS:
+            raise GrammarError(
+                f"the grammar has {n_symbols:,} symbols in its alternatives, more than the limit "
+                f"of {MAX_SYMBOLS:,}"
+            )
+        if len(self.shared) > MAX_SHARED:
+            raise GrammarError(
+                f"the grammar declares {len(self.shared)} shared nonterminals, more than the "
+                f"limit of {MAX_SHARED}; share fewer nonterminals"
+            )
         if self.start not in prods:
             raise GrammarError(f"start symbol {self.start} has no production")
         for name in self.shared:
@@ -298,17 +410,31 @@ class Grammar:
                 for sym in alt:
                     if not sym.terminal and sym.name not in prods:
                         raise GrammarError(f"{self._where(lhs)}undefined nonterminal {sym.name}")
-        # Productive: has a finite derivation (least fixed point).
+        # Productive: has a finite derivation. Worklist over alternatives: each alternative
+        # waits for its nonterminal occurrences; a nonterminal is productive once one of its
+        # alternatives waits for nothing (linear in the size of the grammar).
+        waiting: list[int] = []
+        owner: list[str] = []
+        occurrences: dict[str, list[int]] = {n: [] for n in prods}
+        for lhs, alts in prods.items():
+            for alt in alts:
+                index = len(waiting)
+                owner.append(lhs)
+                waiting.append(sum(1 for sym in alt if not sym.terminal))
+                for sym in alt:
+                    if not sym.terminal:
+                        occurrences[sym.name].append(index)
         productive: set[str] = set()
-        changed = True
-        while changed:
-            changed = False
-            for lhs, alts in prods.items():
-                if lhs not in productive and any(
-                    all(s.terminal or s.name in productive for s in alt) for alt in alts
-                ):
-                    productive.add(lhs)
-                    changed = True
+        queue = [owner[i] for i, w in enumerate(waiting) if w == 0]
+        while queue:
+            name = queue.pop()
+            if name in productive:
+                continue
+            productive.add(name)
+            for index in occurrences[name]:
+                waiting[index] -= 1
+                if waiting[index] == 0 and owner[index] not in productive:
+                    queue.append(owner[index])
         for lhs in prods:
             if lhs not in productive:
                 raise GrammarError(
@@ -333,32 +459,113 @@ class Grammar:
                 )
         # Cycles of unit alternatives (A -> B): infinitely many derivations of one string.
         unit = {
-            lhs: {alt[0].name for alt in alts if len(alt) == 1 and not alt[0].terminal}
+            lhs: sorted({alt[0].name for alt in alts if len(alt) == 1 and not alt[0].terminal})
             for lhs, alts in prods.items()
         }
         cycle = _find_cycle(unit)
         if cycle:
+            shown = cycle if len(cycle) <= 12 else [*cycle[:10], "...", cycle[-1]]
             raise GrammarError(
                 f"{self._where(cycle[0])}cycle of single-nonterminal alternatives "
-                f"{' -> '.join(cycle)}; such a cycle derives one string in infinitely many ways"
+                f"{' -> '.join(shown)}; such a cycle derives one string in infinitely many ways"
             )
         for name in self.shared:
-            if name in self._descendants(name):
+            if name in self.recursive:
                 raise GrammarError(
                     f"{self._where(name)}shared nonterminal {name} derives itself; a shared "
                     "nonterminal must not be recursive"
                 )
+
+    def flat(self, *, unique: bool = False) -> FlatGrammar:
+        """The grammar as flat arrays (``unique=True``: repeated alternatives once)."""
+        cache = self.__dict__.setdefault("_flat_cache", {})
+        if unique not in cache:
+            index = {name: i for i, name in enumerate(self.nonterminals)}
+            owner: list[int] = []
+            n_terminals: list[int] = []
+            length: list[int] = []
+            child: list[int] = []
+            child_alt: list[int] = []
+            for name in self.nonterminals:
+                for alt in self.alternatives(name, unique=unique):
+                    a = len(owner)
+                    owner.append(index[name])
+                    length.append(len(alt))
+                    n_terminals.append(sum(1 for s in alt if s.terminal))
+                    for sym in alt:
+                        if not sym.terminal:
+                            child.append(index[sym.name])
+                            child_alt.append(a)
+            cache[unique] = FlatGrammar(
+                index,
+                np.asarray(owner, dtype=np.int64),
+                np.asarray(n_terminals, dtype=np.int64),
+                np.asarray(length, dtype=np.int64),
+                np.asarray(child, dtype=np.int64),
+                np.asarray(child_alt, dtype=np.int64),
+            )
+        return cache[unique]
+
+    def _children(self, name: str) -> list[str]:
+        """Distinct nonterminals in the alternatives of ``name``."""
+        return list(
+            dict.fromkeys(s.name for alt in self._productions[name] for s in alt if not s.terminal)
+        )
+
+    @cached_property
+    def _components(self) -> list[list[str]]:
+        """Strongly connected components of the nonterminal graph, each after every component
+        it can reach (children first), by an iterative Tarjan algorithm."""
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        on_stack: set[str] = set()
+        stack: list[str] = []
+        components: list[list[str]] = []
+        children = {n: self._children(n) for n in self._productions}
+        for root in self._productions:
+            if root in index:
+                continue
+            index[root] = low[root] = len(index)
+            stack.append(root)
+            on_stack.add(root)
+            work: list[tuple[str, int]] = [(root, 0)]
+            while work:
+                node, i = work[-1]
+                if i < len(children[node]):
+                    work[-1] = (node, i + 1)
+                    child = children[node][i]
+                    if child not in index:
+                        index[child] = low[child] = len(index)
+                        stack.append(child)
+                        on_stack.add(child)
+                        work.append((child, 0))
+                    elif child in on_stack:
+                        low[node] = min(low[node], index[child])
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    components.append(component)
+        return components
 
     def _descendants(self, name: str) -> set[str]:
         """Nonterminals reachable from ``name`` in one or more steps."""
         seen: set[str] = set()
         stack = [name]
         while stack:
-            for alt in self._productions[stack.pop()]:
-                for sym in alt:
-                    if not sym.terminal and sym.name not in seen:
-                        seen.add(sym.name)
-                        stack.append(sym.name)
+            for child in self._children(stack.pop()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
         return seen
 
     # ------------------------------------------------------------------ access
@@ -367,8 +574,9 @@ class Grammar:
         try:
             alts = self._productions[symbol]
         except KeyError:
+            known = list(self.nonterminals[:20]) + (["..."] if len(self.nonterminals) > 20 else [])
             raise GrammarError(
-                f"{symbol!r} is not a nonterminal of this grammar; known: {list(self.nonterminals)}"
+                f"{symbol!r} is not a nonterminal of this grammar; known: {known}"
             ) from None
         return tuple(dict.fromkeys(alts)) if unique else alts
 
@@ -383,7 +591,11 @@ class Grammar:
     @cached_property
     def recursive(self) -> frozenset[str]:
         """Nonterminals that can derive themselves."""
-        return frozenset(n for n in self.nonterminals if n in self._descendants(n))
+        out: set[str] = set()
+        for component in self._components:
+            if len(component) > 1 or component[0] in self._children(component[0]):
+                out.update(component)
+        return frozenset(out)
 
     @property
     def is_finite(self) -> bool:
@@ -391,10 +603,12 @@ class Grammar:
         return not self.recursive
 
     def to_text(self) -> str:
-        """Canonical text: ``start:``, ``shared:`` and one line per production, no comments."""
+        """Canonical text: ``start:``, ``shared:``, ``require:`` and one line per production."""
         lines = [f"start: {self.start}"]
         if self.shared:
             lines.append(f"shared: {' '.join(self.shared)}")
+        if self.requirements:
+            lines.append(f"require: {' '.join(self.requirements)}")
         for lhs, alts in self._productions.items():
             body = " | ".join(" ".join(str(s) for s in alt) for alt in alts)
             lines.append(f"{lhs} -> {body}")
@@ -409,109 +623,323 @@ class Grammar:
     def __repr__(self) -> str:
         return (
             f"Grammar(start={self.start!r}, nonterminals={len(self.nonterminals)}, "
-            f"terminals={len(self.terminals)}, shared={list(self.shared)})"
+            f"terminals={len(self.terminals)}, shared={list(self.shared)}, "
+            f"requirements={list(self.requirements)})"
         )
 
     # ------------------------------------------------------------------ counting
-    def count(self, symbol: str | None = None, *, unique: bool = False) -> int | None:
+    @cached_property
+    def _infinite(self) -> frozenset[str]:
+        """Nonterminals with infinitely many derivations (they reach a recursive one)."""
+        infinite: set[str] = set(self.recursive)
+        for component in self._components:  # children first
+            for name in component:
+                if any(child in infinite for child in self._children(name)):
+                    infinite.add(name)
+        return frozenset(infinite)
+
+    @cached_property
+    def _max_heights(self) -> dict[str, int]:
+        """Largest derivation depth of each nonterminal with finitely many derivations."""
+        heights: dict[str, int] = {}
+        for component in self._components:  # children first
+            name = component[0]
+            if name in self._infinite:
+                continue  # finite nonterminals form singleton components
+            heights[name] = 1 + max(
+                max((0 if s.terminal else heights[s.name]) for s in alt)
+                for alt in self._productions[name]
+            )
+        return heights
+
+    @cached_property
+    def _min_heights(self) -> dict[str, int]:
+        """Smallest derivation depth of each nonterminal (Knuth's generalisation of Dijkstra's
+        algorithm: nonterminals are settled in increasing height; an alternative is ready once
+        all its nonterminals are settled, and the last one settled is its deepest child)."""
+        waiting: list[int] = []
+        owner: list[str] = []
+        occurrences: dict[str, list[int]] = {n: [] for n in self._productions}
+        heap: list[tuple[int, int, str]] = []
+        for lhs, alts in self._productions.items():
+            for alt in alts:
+                index = len(waiting)
+                owner.append(lhs)
+                names = {s.name for s in alt if not s.terminal}
+                waiting.append(len(names))
+                for name in names:
+                    occurrences[name].append(index)
+                if not names:
+                    heapq.heappush(heap, (1, index, lhs))
+        heights: dict[str, int] = {}
+        while heap:
+            height, _, name = heapq.heappop(heap)
+            if name in heights:
+                continue
+            heights[name] = height
+            for index in occurrences[name]:
+                waiting[index] -= 1
+                if waiting[index] == 0 and owner[index] not in heights:
+                    heapq.heappush(heap, (height + 1, index, owner[index]))
+        return heights
+
+    def min_height(self, symbol: str | None = None) -> int:
+        """Smallest :attr:`~jahs_bo.spaces.grammar.derivation.Derivation.depth` of a derivation
+        of ``symbol`` (default: the start symbol)."""
+        symbol = self.start if symbol is None else symbol
+        self.alternatives(symbol)  # validates the name
+        return self._min_heights[symbol]
+
+    def max_height(self, symbol: str | None = None) -> int | None:
+        """Largest :attr:`~jahs_bo.spaces.grammar.derivation.Derivation.depth` of a derivation
+        of ``symbol`` (default: the start symbol); ``None`` when it is unbounded (recursion)."""
+        symbol = self.start if symbol is None else symbol
+        self.alternatives(symbol)  # validates the name
+        if symbol in self._infinite:
+            return None
+        return self._max_heights[symbol]
+
+    def count(
+        self, symbol: str | None = None, *, unique: bool = False, max_depth: int | None = None
+    ) -> int | None:
         """Exact number of derivations from ``symbol`` (default: the start symbol).
 
         Shared nonterminals count once per architecture (see the module docstring). Repeated
         alternatives count once per listing; ``unique=True`` counts each distinct alternative once,
         which is the number of distinct derivation trees (and of distinct canonical strings where
-        the grammar is unambiguous, as the shipped grammars are).
+        the grammar is unambiguous, as the shipped grammars are). Validity rules (``require:``)
+        are not applied.
+
+        Args:
+            symbol: The nonterminal (default: the start symbol).
+            unique: Count repeated alternatives once.
+            max_depth: Count only derivations of depth at most ``max_depth`` (a dynamic program
+                over ``(nonterminal, depth)``, linear in the grammar times ``max_depth``).
 
         Returns:
-            A Python ``int``, or ``None`` when ``symbol`` has infinitely many derivations.
+            A Python ``int``, or ``None`` when ``symbol`` has infinitely many derivations (only
+            without ``max_depth``).
+
+        Raises:
+            GrammarError: The count has more than :data:`MAX_COUNT_BITS` bits (use
+                :meth:`log10_count`), or ``max_depth`` cuts a grammar with shared nonterminals
+                (not supported).
         """
+        symbol, max_depth = self._count_args(symbol, max_depth)
+        if max_depth is None and symbol in self._infinite:
+            return None
+        log2 = self._log2_count(symbol, unique, max_depth, bound=True)
+        if log2 > MAX_COUNT_BITS:
+            raise GrammarError(
+                f"{symbol} has about 10^{log2 * math.log10(2):.4g} derivations, beyond the "
+                f"exact-count limit of 2^{MAX_COUNT_BITS} (MAX_COUNT_BITS); use log10_count() "
+                "for its magnitude"
+            )
+        return self._count(symbol, unique, max_depth, _INT)
+
+    def log10_count(
+        self, symbol: str | None = None, *, unique: bool = False, max_depth: int | None = None
+    ) -> float:
+        """``log10`` of :meth:`count` (``inf`` for infinite grammars, ``-inf`` for none), computed
+        in log space, so it has no size limit."""
+        symbol, max_depth = self._count_args(symbol, max_depth)
+        if max_depth is None and symbol in self._infinite:
+            return math.inf
+        return self._log2_count(symbol, unique, max_depth, bound=False) * math.log10(2)
+
+    def _count_args(self, symbol: str | None, max_depth: int | None) -> tuple[str, int | None]:
         symbol = self.start if symbol is None else symbol
         self.alternatives(symbol)  # validates the name
-        if symbol in self.recursive or self._descendants(symbol) & self.recursive:
-            return None
-        polys: dict[str, dict[frozenset[str], int]] = {}
-        root = self._expand(symbol, unique, polys)
-        memo: dict[tuple[frozenset[str], frozenset[str]], int] = {}
-        done = frozenset({symbol}) if self.is_shared(symbol) else frozenset()
+        if max_depth is not None:
+            if not isinstance(max_depth, int) or max_depth < 0:
+                raise GrammarError(f"max_depth must be a non-negative int, got {max_depth!r}")
+            height = self.max_height(symbol)
+            if height is not None and max_depth >= height:
+                max_depth = None  # the limit cuts nothing
+            elif self.shared:
+                raise GrammarError(
+                    "counting derivations within max_depth is not supported for grammars with "
+                    f"shared nonterminals ({list(self.shared)}) when the limit cuts derivations"
+                )
+        return symbol, max_depth
 
-        def closure(pending: frozenset[str], done: frozenset[str]) -> int:
-            # Ways to choose one derivation for each shared symbol that ends up being used.
+    def _log2_count(
+        self, symbol: str, unique: bool, max_depth: int | None, *, bound: bool
+    ) -> float:
+        """``log2`` of the count in floating point. ``bound=True``: an upper bound that treats
+        shared nonterminals as ordinary ones (cheap; used to refuse huge exact counts)."""
+        if bound and self.shared:
+            return Grammar(
+                self._productions, self.start, requirements=self.requirements
+            )._log2_count(symbol, unique, max_depth, bound=False)
+        return self._count(symbol, unique, max_depth, _LOG2)
+
+    def _count(self, symbol: str, unique: bool, max_depth: int | None, ar: _Arithmetic) -> Any:
+        if max_depth is not None:
+            return self._count_within_depth(symbol, unique, max_depth, ar)
+        polys = self._skeletons(symbol, unique, ar)
+        shared_polys = {name: polys[name] for name in self.shared if name in polys}
+        memo: dict[tuple[frozenset[str], frozenset[str]], Any] = {}
+        done0 = frozenset({symbol}) if self.is_shared(symbol) else frozenset()
+
+        def closure(pending: frozenset[str], done: frozenset[str]) -> Any:
+            # Ways to choose one derivation for each shared symbol that ends up being used;
+            # recursion depth is bounded by MAX_SHARED.
             if not pending:
-                return 1
+                return ar.one
             key = (pending, done)
             if key not in memo:
                 name = min(pending)
                 rest, done2 = pending - {name}, done | {name}
-                memo[key] = sum(
-                    n * closure((rest | used) - done2, done2)
-                    for used, n in self._expand(name, unique, polys).items()
+                memo[key] = ar.sum(
+                    ar.mul(n, closure((rest | used) - done2, done2))
+                    for used, n in shared_polys[name].items()
                 )
             return memo[key]
 
-        return sum(n * closure(used - done, done) for used, n in root.items())
+        return ar.sum(ar.mul(n, closure(used - done0, done0)) for used, n in polys[symbol].items())
 
-    def log10_count(self, symbol: str | None = None, *, unique: bool = False) -> float:
-        """``log10`` of :meth:`count` (``inf`` for infinite grammars)."""
-        n = self.count(symbol, unique=unique)
-        return math.inf if n is None else math.log10(n)
+    def _skeletons(
+        self, symbol: str, unique: bool, ar: _Arithmetic
+    ) -> dict[str, dict[frozenset[str], Any]]:
+        """Skeleton counts of ``symbol`` and its descendants: derivations with shared
+        nonterminals left unexpanded, keyed by the set of shared nonterminals they use.
+        Children are processed before parents (finite part of the grammar only)."""
+        needed = {symbol, *self._descendants(symbol)}
+        polys: dict[str, dict[frozenset[str], Any]] = {}
+        for component in self._components:  # children first
+            name = component[0]
+            if name not in needed:
+                continue  # needed nonterminals are finite, so their components are singletons
+            total: dict[frozenset[str], Any] = {}
+            for alt in self.alternatives(name, unique=unique):
+                acc: dict[frozenset[str], Any] = {frozenset(): ar.one}
+                for sym in alt:
+                    if sym.terminal:
+                        continue
+                    if self.is_shared(sym.name):
+                        part = {frozenset({sym.name}): ar.one}
+                    else:
+                        part = polys[sym.name]
+                    acc = _convolve(acc, part, ar)
+                for used, n in acc.items():
+                    total[used] = ar.add(total[used], n) if used in total else n
+            polys[name] = total
+        return polys
 
-    def _expand(
-        self, symbol: str, unique: bool, polys: dict[str, dict[frozenset[str], int]]
-    ) -> dict[frozenset[str], int]:
-        """Skeleton counts of ``symbol``: derivations with shared nonterminals left unexpanded,
-        keyed by the set of shared nonterminals they use."""
-        if symbol in polys:
-            return polys[symbol]
-        total: dict[frozenset[str], int] = {}
-        for alt in self.alternatives(symbol, unique=unique):
-            acc: dict[frozenset[str], int] = {frozenset(): 1}
-            for sym in alt:
-                if sym.terminal:
-                    continue
-                if self.is_shared(sym.name):
-                    part = {frozenset({sym.name}): 1}
-                else:
-                    part = self._expand(sym.name, unique, polys)
-                acc = _convolve(acc, part)
-            for used, n in acc.items():
-                total[used] = total.get(used, 0) + n
-        polys[symbol] = total
+    def _count_within_depth(
+        self, symbol: str, unique: bool, max_depth: int, ar: _Arithmetic
+    ) -> Any:
+        """``table[X]`` after ``d`` rounds: derivations of ``X`` with depth at most ``d`` (no
+        shared nonterminals, see :meth:`_count_args`). In log space one vectorised step per
+        round; exact integers (only below :data:`MAX_COUNT_BITS`) one Python pass per round."""
+        if ar.log:
+            flat = self.flat(unique=unique)
+            table = np.full(len(self.nonterminals), -np.inf)
+            for _ in range(max_depth):
+                row = np.full_like(table, -np.inf)
+                np.logaddexp2.at(row, flat.owner, flat.alternative_sums(table))
+                if np.array_equal(row, table):
+                    break
+                table = row
+            return float(table[flat.index[symbol]])
+        needed = [symbol, *self._descendants(symbol)]
+        alts = {n: self.alternatives(n, unique=unique) for n in needed}
+        table: dict[str, Any] = {n: ar.zero for n in needed}
+        for _ in range(max_depth):
+            new = {}
+            for name in needed:
+                total = ar.zero
+                for alt in alts[name]:
+                    term = ar.one
+                    for sym in alt:
+                        if not sym.terminal:
+                            term = ar.mul(term, table[sym.name])
+                            if term == ar.zero:
+                                break
+                    total = ar.add(total, term)
+                new[name] = total
+            if new == table:
+                break  # a fixed point: deeper limits add nothing
+            table = new
+        return table[symbol]
+
+
+class _Arithmetic:
+    """Exact integers or floating-point ``log2`` values, behind the same four operations."""
+
+    def __init__(self, log: bool) -> None:
+        self.log = log
+        self.zero: Any = -math.inf if log else 0
+        self.one: Any = 0.0 if log else 1
+
+    def add(self, a: Any, b: Any) -> Any:
+        if not self.log:
+            return a + b
+        if a == -math.inf:
+            return b
+        if b == -math.inf:
+            return a
+        hi, lo = (a, b) if a >= b else (b, a)
+        if hi == math.inf:
+            return hi
+        return hi + math.log2(1.0 + 2.0 ** (lo - hi))
+
+    def mul(self, a: Any, b: Any) -> Any:
+        if not self.log:
+            return a * b
+        if a == -math.inf or b == -math.inf:
+            return -math.inf
+        return a + b
+
+    def sum(self, values: Iterable[Any]) -> Any:
+        total = self.zero
+        for v in values:
+            total = self.add(total, v)
         return total
 
 
+_INT = _Arithmetic(log=False)
+_LOG2 = _Arithmetic(log=True)
+
+
 def _convolve(
-    a: dict[frozenset[str], int], b: dict[frozenset[str], int]
-) -> dict[frozenset[str], int]:
+    a: dict[frozenset[str], Any], b: dict[frozenset[str], Any], ar: _Arithmetic
+) -> dict[frozenset[str], Any]:
     """Product of two skeleton-count tables (sets of used shared symbols combine by union)."""
-    out: dict[frozenset[str], int] = {}
+    out: dict[frozenset[str], Any] = {}
     for ua, na in a.items():
         for ub, nb in b.items():
             key = ua | ub
-            out[key] = out.get(key, 0) + na * nb
+            term = ar.mul(na, nb)
+            out[key] = ar.add(out[key], term) if key in out else term
     return out
 
 
-def _find_cycle(edges: Mapping[str, set[str]]) -> list[str] | None:
-    """A cycle in a small directed graph, as ``[a, b, ..., a]``, or ``None``."""
+def _find_cycle(edges: Mapping[str, list[str]]) -> list[str] | None:
+    """A cycle in a directed graph, as ``[a, b, ..., a]``, or ``None`` (iterative DFS, nodes
+    and successors in the given order)."""
     state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        path.append(node)
-        for nxt in sorted(edges.get(node, ())):
-            if state.get(nxt) == 1:
-                return path[path.index(nxt) :] + [nxt]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        state[node] = 2
-        path.pop()
-        return None
-
-    for node in edges:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
+    for root in edges:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        state[root] = 1
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            node, i = work[-1]
+            succ = edges.get(node, [])
+            if i < len(succ):
+                work[-1] = (node, i + 1)
+                nxt = succ[i]
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt) :] + [nxt]
+                if nxt not in state:
+                    state[nxt] = 1
+                    path.append(nxt)
+                    work.append((nxt, 0))
+                continue
+            state[node] = 2
+            path.pop()
+            work.pop()
     return None
