@@ -224,31 +224,6 @@ class JointEncoder:
             cfg[name] = store.value(int(round(x[col])))
         return self.space.validate(cfg)
 
-    def with_hyperparameters(self, config: Config, x: np.ndarray) -> Config:
-        """``config`` with its hyperparameters replaced by the vector part of row ``x``.
-
-        Used after a gradient optimizer moved the continuous columns of an encoded config.
-        Categorical, ordinal and inactive entries are taken from ``config`` itself.
-
-        Args:
-            config: A canonical configuration.
-            x: ``d`` encoded row.
-
-        Returns:
-            A canonical configuration (integers rounded by ConfigSpace).
-        """
-        if not self.hp_dims:
-            return dict(config)
-        vec = self.space.hp_vector(config)
-        for d in self.continuous_dims:
-            j = d - self.hp_dims[0]
-            if not np.isnan(vec[j]):
-                vec[j] = float(np.clip(x[d], 0.0, 1.0))
-        conf = Configuration(self.space.hyperparameters, vector=vec)
-        out = {k: v for k, v in config.items() if k not in self.space.hp_names}
-        out.update({k: v.item() if isinstance(v, np.generic) else v for k, v in dict(conf).items()})
-        return self.space.validate(out)
-
     def covar_module(
         self,
         combination: Combination = "sum_product",

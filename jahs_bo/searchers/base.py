@@ -44,11 +44,18 @@ class Searcher(ABC):
     #: Registry name (``create_study(searcher=name)``).
     name: str = ""
 
-    def __init__(self, space: SearchSpace, directions: Sequence[Direction | str] = ("minimize",)):
+    def __init__(
+        self,
+        space: SearchSpace,
+        directions: Sequence[Direction | str] = ("minimize",),
+        *,
+        constraints: Sequence[OutcomeConstraint] = (),
+        screened: bool = False,
+    ):
         self.space = space
         self.directions = tuple(Direction.parse(d) for d in directions)
-        self.constraints: list[OutcomeConstraint] = []
-        self.screened = False
+        self.constraints: list[OutcomeConstraint] = list(constraints)
+        self.screened = bool(screened)
 
     @abstractmethod
     def suggest(
