@@ -204,8 +204,8 @@ def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
     """Values when brackets screen proposals in a space with numeric hyperparameters; else ranks."""
     from scipy.stats import pearsonr
 
-    from jahs_bo.schedulers import make_scheduler
     from jahs_bo.models.transforms import copula_scores, resolve_y_transform
+    from jahs_bo.schedulers import make_scheduler
     from jahs_bo.spaces import Fidelity, SearchSpace
 
     if numeric:
