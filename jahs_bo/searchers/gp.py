@@ -69,7 +69,7 @@ from jahs_bo.acquisition import (
 )
 from jahs_bo.exceptions import InputError
 from jahs_bo.kernels.joint import COMBINATIONS
-from jahs_bo.models.encoder import JointEncoder
+from jahs_bo.models.encoder import DEFAULT_STORE_SIZE, JointEncoder
 from jahs_bo.models.factory import JointGPFactory, ModelFactory, RefitSchedule
 from jahs_bo.models.gp import exact_gp_settings, kriging_believer
 from jahs_bo.models.transforms import Y_TRANSFORMS, resolve_y_transform, target_transform
@@ -197,6 +197,9 @@ class GPSearcher(Searcher):
             (:class:`~jahs_bo.models.factory.ModelFactory`); default
             :class:`~jahs_bo.models.factory.JointGPFactory` with ``combination`` and
             ``arch_kernel``. Constrained metrics always use the default.
+        arch_store_size: Architectures each store keeps between suggestions; beyond it the
+            least recently used ones that no trial references are evicted (``None``: no
+            bound). The default holds all of NB201.
         constraints: Outcome constraints (see the module docstring).
         screened: Whether a scheduler screens the proposals at low fidelity first.
 
@@ -232,6 +235,7 @@ class GPSearcher(Searcher):
         num_threads: int | None = 1,
         models_fidelity: bool = False,
         model_factory: ModelFactory | None = None,
+        arch_store_size: int | None = DEFAULT_STORE_SIZE,
         *,
         constraints: Sequence[OutcomeConstraint] = (),
         screened: bool = False,
@@ -258,7 +262,7 @@ class GPSearcher(Searcher):
         self.mc_samples = mc_samples
         self.search = CandidateSearch(n_random, n_parents, n_neighbours, local_rounds, n_refine)
         self.schedule = RefitSchedule(fit_maxiter, warm_maxiter, refit_fraction, refit_every_below)
-        self.encoder = JointEncoder(space, wl_iterations, wl_direction)  # type: ignore[arg-type]
+        self.encoder = JointEncoder(space, wl_iterations, wl_direction, arch_store_size)  # type: ignore[arg-type]
         default = JointGPFactory(combination, arch_kernel)  # type: ignore[arg-type]
         self.model_factory: ModelFactory = model_factory if model_factory is not None else default
         self._constraint_factory: ModelFactory = default
@@ -352,6 +356,7 @@ class GPSearcher(Searcher):
         done, losses = self.losses(trials)
         if len(done) < self.n_init:
             return fresh_sample(self, seen, rng)
+        self.encoder.evict_unused([t.config for t in (*done, *pending)])
         data = self._encode(done)
         if losses.shape[1] > 1 and self.mo_acquisition == "ehvi":
             try:
