@@ -58,7 +58,7 @@ class JointEncoder:
         space: The search space.
         iterations: WL refinement steps ``h`` of the architecture stores.
         direction: WL neighbourhood direction (see :mod:`jahs_bo.encoding.wl`); ``"both"``
-            gave the best NB201 regret (see :class:`~jahs_bo.searchers.gp.GPSearcher`).
+            gave the best NB201 regret (``benchmarks/results/gp-defaults.md``).
         store_size: Architectures per store above which :meth:`evict_unused` drops entries no
             trial references (``None``: unbounded). The default exceeds the NB201 cell space
             (15,625), so there nothing is ever evicted.

@@ -262,7 +262,12 @@ class GPSearcher(Searcher):
         self.mc_samples = mc_samples
         self.search = CandidateSearch(n_random, n_parents, n_neighbours, local_rounds, n_refine)
         self.schedule = RefitSchedule(fit_maxiter, warm_maxiter, refit_fraction, refit_every_below)
-        self.encoder = JointEncoder(space, wl_iterations, wl_direction, arch_store_size)  # type: ignore[arg-type]
+        self.encoder = JointEncoder(
+            space,
+            wl_iterations,
+            wl_direction,  # type: ignore[arg-type]
+            arch_store_size,
+        )
         default = JointGPFactory(combination, arch_kernel)  # type: ignore[arg-type]
         self.model_factory: ModelFactory = model_factory if model_factory is not None else default
         self._constraint_factory: ModelFactory = default
