@@ -61,7 +61,9 @@ class ModelFactory(Protocol):
             the factory may replace ``warm_start.state``.
 
     Returns:
-        A fitted botorch ``Model`` in eval mode with one output.
+        A fitted botorch ``Model`` in eval mode with one output. The searcher calls its
+        ``posterior`` and, with running trials under the kriging believer,
+        ``condition_on_observations`` (every botorch GP has both).
     """
 
     def __call__(

@@ -282,3 +282,14 @@ def test_searcher_store_stays_bounded_on_the_grammar_space():
     assert store.n_slots <= 60 + per_ask  # freed indices are reused
     for t in trials:  # every trial's architecture survived the evictions
         assert t.config["arch"] in store
+
+
+def test_kernel_forward_only_reads_the_store(nb201_store):
+    store, x = nb201_store
+    levels = [(lev.csr, len(lev.rows), len(lev.vocab)) for lev in store._levels]
+    n, slots = len(store), store.n_slots
+    WLKernel(store)(x[:20], x[10:40]).to_dense()
+    WLKernel(store)(x, diag=True)
+    assert (len(store), store.n_slots) == (n, slots)
+    for lev, (csr, rows, vocab) in zip(store._levels, levels, strict=True):
+        assert lev.csr is csr and len(lev.rows) == rows and len(lev.vocab) == vocab

@@ -233,3 +233,13 @@ def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
     else:
         expected = copula_scores(np.array(values))
         assert pearsonr(targets, expected)[0] > 0.999
+
+
+def test_constructor_takes_constraints_and_screened():
+    from jahs_bo.multiobjective import OutcomeConstraint
+
+    space = jahs_bench_201_space()
+    con = OutcomeConstraint("latency", upper=1.0)
+    s = GPSearcher(space, ["maximize"], constraints=[con], screened=True, **FAST)
+    assert s.constraints == [con] and s.screened is True
+    assert GPSearcher(space).constraints == [] and GPSearcher(space).screened is False
