@@ -39,16 +39,57 @@ GraphsFn = Callable[[str], Sequence[nx.DiGraph]]
 _EMPTY_ROW = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
 
+class _Grow:
+    """A 1-d numpy array with amortized O(1) appends (``values`` is the filled prefix)."""
+
+    def __init__(self, dtype: type, fill: float = 0) -> None:
+        self._buf = np.full(16, fill, dtype=dtype)
+        self._fill = fill
+        self.n = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._buf[: self.n]
+
+    def extend(self, items: np.ndarray) -> None:
+        need = self.n + len(items)
+        if need > len(self._buf):
+            buf = np.full(max(need, 2 * len(self._buf)), self._fill, dtype=self._buf.dtype)
+            buf[: self.n] = self._buf[: self.n]
+            self._buf = buf
+        self._buf[self.n : need] = items
+        self.n = need
+
+    def set(self, index: int, value: float) -> None:
+        self._buf[index] = value
+
+
 class _Level:
-    """Sparse unit-norm WL histograms of one graph level, one row per store slot."""
+    """Sparse unit-norm WL histograms of one graph level, one row per store slot.
+
+    Rows are appended to growing CSR buffers (``int32`` indices, as scipy would choose), and
+    :attr:`csr` is a view over them; a slot written again (after an eviction) rebuilds them.
+    """
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.rows: list[tuple[np.ndarray, np.ndarray]] = []
-        self.sqnorm: list[float] = []
+        self.sqnorm = _Grow(np.float64)
         self.csr: sp.csr_matrix = sp.csr_matrix((0, 1))
         self.empty = np.zeros(0, dtype=bool)
+        self._reset_buffers()
         self._dirty = False
+
+    def _reset_buffers(self) -> None:
+        self._indptr = _Grow(np.int32)
+        self._indptr.extend(np.zeros(1, dtype=np.int32))
+        self._indices = _Grow(np.int32)
+        self._data = _Grow(np.float64)
+
+    def _append_row(self, cols: np.ndarray, vals: np.ndarray) -> None:
+        self._indices.extend(cols)
+        self._data.extend(vals)
+        self._indptr.extend(np.array([self._data.n], dtype=np.int32))
 
     def _row(self, counts: dict[str, int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
         cols = np.fromiter(
@@ -63,39 +104,34 @@ class _Level:
         row, sq = self._row(counts)
         if slot == len(self.rows):
             self.rows.append(row)
-            self.sqnorm.append(sq)
+            self.sqnorm.extend(np.array([sq]))
+            if not self._dirty:
+                self._append_row(*row)
         else:
-            self.rows[slot], self.sqnorm[slot] = row, sq
+            self.rows[slot] = row
+            self.sqnorm.set(slot, sq)
             self._dirty = True
 
     def clear(self, slot: int) -> None:
         """Drop the histogram of an evicted slot."""
-        self.rows[slot], self.sqnorm[slot] = _EMPTY_ROW, 0.0
+        self.rows[slot] = _EMPTY_ROW
+        self.sqnorm.set(slot, 0.0)
         self._dirty = True
 
     def refresh(self) -> None:
-        """Bring :attr:`csr` and :attr:`empty` up to date (appending, or rebuilding if needed)."""
+        """Bring :attr:`csr` and :attr:`empty` up to date with the rows."""
         n, f = len(self.rows), max(len(self.vocab), 1)
-        done = 0 if self._dirty else self.csr.shape[0]
-        if done == n and self.csr.shape[1] == f:
+        if not self._dirty and self.csr.shape == (n, f):
             return
-        block = _stack(self.rows[done:], f)
-        if done == 0:
-            self.csr = block
-        else:
-            old = self.csr
-            old.resize((old.shape[0], f))
-            self.csr = sp.vstack([old, block], format="csr")
-        self.empty = np.asarray(self.sqnorm) == 0
-        self._dirty = False
-
-
-def _stack(rows: list[tuple[np.ndarray, np.ndarray]], n_features: int) -> sp.csr_matrix:
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(c) for c, _ in rows])
-    cols = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int64)
-    vals = np.concatenate([v for _, v in rows]) if rows else np.zeros(0)
-    return sp.csr_matrix((vals, cols, indptr), shape=(len(rows), n_features))
+        if self._dirty:
+            self._reset_buffers()
+            for cols, vals in self.rows:
+                self._append_row(cols, vals)
+            self._dirty = False
+        self.csr = sp.csr_matrix(
+            (self._data.values, self._indices.values, self._indptr.values), shape=(n, f)
+        )
+        self.empty = self.sqnorm.values == 0
 
 
 class ArchitectureStore:
@@ -137,7 +173,7 @@ class ArchitectureStore:
         self._values: list[str | None] = []
         self._signature: list[tuple | None] = []
         self._by_features: dict[tuple, int] = {}
-        self._representative: list[int] = []
+        self._representative = _Grow(np.int64, fill=-1)
         self._last_used: list[int] = []
         self._clock = 0
         self._free: list[int] = []
@@ -186,7 +222,7 @@ class ArchitectureStore:
         Architectures with equal representatives are indistinguishable to the WL kernels (for
         NB201, cells whose pruned graphs coincide: the same network function).
         """
-        return np.asarray(self._representative, dtype=np.int64)[np.asarray(indices, dtype=np.int64)]
+        return self._representative.values[np.asarray(indices, dtype=np.int64)]
 
     def value(self, index: int) -> str:
         """The architecture stored at ``index``."""
@@ -235,10 +271,11 @@ class ArchitectureStore:
         if i == len(self._values):
             self._values.append(v)
             self._signature.append(sig)
-            self._representative.append(rep)
+            self._representative.extend(np.array([rep]))
             self._last_used.append(0)
         else:
-            self._values[i], self._signature[i], self._representative[i] = v, sig, rep
+            self._values[i], self._signature[i] = v, sig
+            self._representative.set(i, rep)
         self._index[v] = i
         return i
 
@@ -269,7 +306,7 @@ class ArchitectureStore:
             v, sig = self._values[i], self._signature[i]
             del self._index[v]  # type: ignore[arg-type]
             self._values[i] = self._signature[i] = None
-            self._representative[i] = -1
+            self._representative.set(i, -1)
             for lev in self._levels:
                 lev.clear(i)
             heapq.heappush(self._free, i)
@@ -280,7 +317,7 @@ class ArchitectureStore:
         for j in sorted(self._index.values()):
             sig = self._signature[j]
             if sig in orphaned:
-                self._representative[j] = self._by_features.setdefault(sig, j)
+                self._representative.set(j, self._by_features.setdefault(sig, j))
         for lev in self._levels:
             lev.refresh()
         return len(drop)
@@ -291,7 +328,7 @@ class ArchitectureStore:
         Columns are features in order of first appearance; see :meth:`feature_names`.
         """
         lev = self._levels[level]
-        return (sp.diags(np.sqrt(np.asarray(lev.sqnorm))) @ lev.csr).tocsr()
+        return (sp.diags(np.sqrt(lev.sqnorm.values)) @ lev.csr).tocsr()
 
     def feature_names(self, level: int = 0) -> list[str]:
         """Names (``"<iteration>:<label>"``) of the columns of :meth:`features`."""
@@ -303,7 +340,7 @@ class ArchitectureStore:
         if rows.size:
             bad = (rows < 0) | (rows >= len(self._values))
             if not bad.any():
-                bad = np.asarray(self._representative, dtype=np.int64)[rows] < 0
+                bad = self._representative.values[rows] < 0
             if bad.any():
                 raise InputError(
                     f"architecture index {rows[bad][0]} is not in the store (it holds "
