@@ -67,18 +67,19 @@ class _Grow:
 class _Level:
     """Sparse unit-norm WL histograms of one graph level, one row per store slot.
 
-    Rows are appended to growing CSR buffers (``int32`` indices, as scipy would choose), and
-    :attr:`csr` is a view over them; a slot written again (after an eviction) rebuilds them.
+    Rows are appended to growing CSR buffers (``int32`` indices, as scipy would choose) and
+    :attr:`csr` is a view over them. Rows written to an existing slot (after an eviction) wait
+    in ``_changed`` until :meth:`refresh` rebuilds the buffers once.
     """
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
-        self.rows: list[tuple[np.ndarray, np.ndarray]] = []
+        self.n_rows = 0
         self.sqnorm = _Grow(np.float64)
         self.csr: sp.csr_matrix = sp.csr_matrix((0, 1))
         self.empty = np.zeros(0, dtype=bool)
+        self._changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._reset_buffers()
-        self._dirty = False
 
     def _reset_buffers(self) -> None:
         self._indptr = _Grow(np.int32)
@@ -102,32 +103,36 @@ class _Level:
     def put(self, slot: int, counts: dict[str, int]) -> None:
         """Set the histogram of ``slot`` (a new slot at the end, or a freed one)."""
         row, sq = self._row(counts)
-        if slot == len(self.rows):
-            self.rows.append(row)
+        if slot == self.n_rows:
+            self.n_rows += 1
             self.sqnorm.extend(np.array([sq]))
-            if not self._dirty:
+            if self._changed:
+                self._changed[slot] = row
+            else:
                 self._append_row(*row)
         else:
-            self.rows[slot] = row
+            self._changed[slot] = row
             self.sqnorm.set(slot, sq)
-            self._dirty = True
 
     def clear(self, slot: int) -> None:
         """Drop the histogram of an evicted slot."""
-        self.rows[slot] = _EMPTY_ROW
+        self._changed[slot] = _EMPTY_ROW
         self.sqnorm.set(slot, 0.0)
-        self._dirty = True
 
     def refresh(self) -> None:
         """Bring :attr:`csr` and :attr:`empty` up to date with the rows."""
-        n, f = len(self.rows), max(len(self.vocab), 1)
-        if not self._dirty and self.csr.shape == (n, f):
+        n, f = self.n_rows, max(len(self.vocab), 1)
+        if not self._changed and self.csr.shape == (n, f):
             return
-        if self._dirty:
+        if self._changed:
+            ptr, idx, data = self._indptr.values, self._indices.values, self._data.values
             self._reset_buffers()
-            for cols, vals in self.rows:
-                self._append_row(cols, vals)
-            self._dirty = False
+            for i in range(n):
+                row = self._changed.get(i)
+                if row is None:
+                    row = (idx[ptr[i] : ptr[i + 1]], data[ptr[i] : ptr[i + 1]])
+                self._append_row(*row)
+            self._changed = {}
         self.csr = sp.csr_matrix(
             (self._data.values, self._indices.values, self._indptr.values), shape=(n, f)
         )

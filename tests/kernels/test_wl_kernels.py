@@ -242,6 +242,10 @@ def test_store_is_bounded_and_keeps_referenced_entries():
         assert store.value(i) == v
     k = store.gram(again, again)
     np.testing.assert_allclose(np.diag(k), np.ones(20))
+    fresh = ArchitectureStore(_letters, iterations=1)
+    j = fresh.add(values[40:60] + values[:5])
+    mixed = np.concatenate([again, keep])
+    np.testing.assert_allclose(store.gram(mixed, mixed), fresh.gram(j, j), atol=1e-12)
     # Representatives stay consistent: WL-equal strings share one.
     twin = ArchitectureStore(_letters, iterations=1, max_size=2)
     i = twin.add(["ab", "ab2", "ab3"])
@@ -286,10 +290,10 @@ def test_searcher_store_stays_bounded_on_the_grammar_space():
 
 def test_kernel_forward_only_reads_the_store(nb201_store):
     store, x = nb201_store
-    levels = [(lev.csr, len(lev.rows), len(lev.vocab)) for lev in store._levels]
+    levels = [(lev.csr, lev.n_rows, len(lev.vocab)) for lev in store._levels]
     n, slots = len(store), store.n_slots
     WLKernel(store)(x[:20], x[10:40]).to_dense()
     WLKernel(store)(x, diag=True)
     assert (len(store), store.n_slots) == (n, slots)
     for lev, (csr, rows, vocab) in zip(store._levels, levels, strict=True):
-        assert lev.csr is csr and len(lev.rows) == rows and len(lev.vocab) == vocab
+        assert lev.csr is csr and lev.n_rows == rows and len(lev.vocab) == vocab
