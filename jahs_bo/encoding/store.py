@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Sequence
+from hashlib import blake2b
 
 import networkx as nx
 import numpy as np
@@ -176,8 +177,8 @@ class ArchitectureStore:
         self.max_size = max_size
         self._index: dict[str, int] = {}
         self._values: list[str | None] = []
-        self._signature: list[tuple | None] = []
-        self._by_features: dict[tuple, int] = {}
+        self._signature: list[bytes | None] = []
+        self._by_features: dict[bytes, int] = {}
         self._representative = _Grow(np.int64, fill=-1)
         self._last_used: list[int] = []
         self._clock = 0
@@ -271,7 +272,8 @@ class ArchitectureStore:
             )
             lev.put(i, counts)
             signature.append(tuple(sorted(counts.items())))
-        sig = tuple(signature)
+        # A digest, not the histograms themselves: equal features, equal signature.
+        sig = blake2b(repr(signature).encode(), digest_size=16).digest()
         rep = self._by_features.setdefault(sig, i)
         if i == len(self._values):
             self._values.append(v)

@@ -246,10 +246,14 @@ def test_store_is_bounded_and_keeps_referenced_entries():
     j = fresh.add(values[40:60] + values[:5])
     mixed = np.concatenate([again, keep])
     np.testing.assert_allclose(store.gram(mixed, mixed), fresh.gram(j, j), atol=1e-12)
-    # Representatives stay consistent: WL-equal strings share one.
-    twin = ArchitectureStore(_letters, iterations=1, max_size=2)
-    i = twin.add(["ab", "ab2", "ab3"])
-    assert twin.evict([i[2]]) == 2 and twin.representatives(i[2:]).tolist() == [i[2]]
+    # Representatives stay consistent: WL-equal architectures share one, also after it left.
+    twin = ArchitectureStore(lambda v: _letters(v.rstrip("'")), iterations=1, max_size=2)
+    i = twin.add(["ab", "ab'", "ab''", "ba"])
+    assert twin.representatives(i).tolist() == [0, 0, 0, 3]
+    assert twin.evict(i[1:3]) == 2  # "ab" (the representative) and "ba" leave
+    assert twin.representatives(i[1:3]).tolist() == [1, 1]
+    j = twin.add(["ab", "ba"])  # back in freed slots, "ab" joins its class
+    assert sorted(j.tolist()) == [0, 3] and twin.representatives(j).tolist()[0] == 1
 
 
 def test_searcher_store_stays_bounded_on_the_grammar_space():
