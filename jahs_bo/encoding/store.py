@@ -1,15 +1,24 @@
-"""An indexed store of architectures with cached Weisfeiler-Lehman features.
+"""An indexed, bounded store of architectures with their Weisfeiler-Lehman features.
 
 The GP's input tensor keeps one column per architecture holding an integer index into an
 :class:`ArchitectureStore`. The store computes the WL histograms of an architecture once (per
 level of :meth:`~jahs_bo.spaces.base.ArchitectureDomain.to_graphs`), keeps them as sparse
 rows, and answers normalised Gram blocks between index sets; the WL kernels only gather from
 these blocks. Nothing here is differentiable: WL features are fixed inputs.
+
+Only :meth:`ArchitectureStore.add` and :meth:`ArchitectureStore.evict` change a store; the
+kernels read it (:meth:`~ArchitectureStore.gram`, :meth:`~ArchitectureStore.pairwise`) and
+cache Gram blocks themselves. With ``max_size``, :meth:`~ArchitectureStore.evict` (called by
+the searcher at the start of each suggestion with the architectures of its trials) drops the
+least recently added-or-looked-up entries that no trial references, so a long study on a large
+space (a grammar, where every suggestion meets a few hundred new architectures) keeps a bounded
+store. Indices of the entries kept never change; an evicted index may be reused by a later
+architecture.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import heapq
 from collections.abc import Callable, Iterable, Sequence
 from hashlib import blake2b
 
@@ -23,54 +32,112 @@ from jahs_bo.exceptions import InputError
 
 #: Feature counts up to which Gram blocks are computed from dense rows.
 _DENSE_FEATURES = 4096
+#: After an eviction the store holds at most this fraction of ``max_size`` (so that eviction,
+#: which rebuilds the sparse matrices, happens once every few suggestions, not at each).
+_LOW_WATER = 0.8
 
 GraphsFn = Callable[[str], Sequence[nx.DiGraph]]
+_EMPTY_ROW = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+
+class _Grow:
+    """A 1-d numpy array with amortized O(1) appends (``values`` is the filled prefix)."""
+
+    def __init__(self, dtype: type, fill: float = 0) -> None:
+        self._buf = np.full(16, fill, dtype=dtype)
+        self._fill = fill
+        self.n = 0
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._buf[: self.n]
+
+    def extend(self, items: np.ndarray) -> None:
+        need = self.n + len(items)
+        if need > len(self._buf):
+            buf = np.full(max(need, 2 * len(self._buf)), self._fill, dtype=self._buf.dtype)
+            buf[: self.n] = self._buf[: self.n]
+            self._buf = buf
+        self._buf[self.n : need] = items
+        self.n = need
+
+    def set(self, index: int, value: float) -> None:
+        self._buf[index] = value
 
 
 class _Level:
-    """Sparse WL histograms of one graph level, grown row by row."""
+    """Sparse unit-norm WL histograms of one graph level, one row per store slot.
+
+    Rows are appended to growing CSR buffers (``int32`` indices, as scipy would choose) and
+    :attr:`csr` is a view over them. Rows written to an existing slot (after an eviction) wait
+    in ``_changed`` until :meth:`refresh` rebuilds the buffers once.
+    """
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
-        self.rows: list[tuple[np.ndarray, np.ndarray]] = []
-        self.sqnorm: list[float] = []
-        self._csr: sp.csr_matrix | None = None
-        self._empty: np.ndarray | None = None
+        self.n_rows = 0
+        self.sqnorm = _Grow(np.float64)
+        self.csr: sp.csr_matrix = sp.csr_matrix((0, 1))
+        self.empty = np.zeros(0, dtype=bool)
+        self._changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._reset_buffers()
 
-    def append(self, counts: dict[str, int]) -> None:
+    def _reset_buffers(self) -> None:
+        self._indptr = _Grow(np.int32)
+        self._indptr.extend(np.zeros(1, dtype=np.int32))
+        self._indices = _Grow(np.int32)
+        self._data = _Grow(np.float64)
+
+    def _append_row(self, cols: np.ndarray, vals: np.ndarray) -> None:
+        self._indices.extend(cols)
+        self._data.extend(vals)
+        self._indptr.extend(np.array([self._data.n], dtype=np.int32))
+
+    def _row(self, counts: dict[str, int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
         cols = np.fromiter(
             (self.vocab.setdefault(k, len(self.vocab)) for k in counts), dtype=np.int64
         )
         vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         norm = float(np.sqrt(vals @ vals))
-        self.rows.append((cols, vals / norm if norm > 0 else vals))
-        self.sqnorm.append(norm**2)
+        return (cols, vals / norm if norm > 0 else vals), norm**2
 
-    def empty(self) -> np.ndarray:
-        """Boolean mask of rows without features."""
-        if self._empty is None or len(self._empty) != len(self.sqnorm):
-            self._empty = np.asarray(self.sqnorm) == 0
-        return self._empty
-
-    def matrix(self) -> sp.csr_matrix:
-        """Unit-norm rows (empty rows stay zero), ``n x n_features``."""
-        n, f = len(self.rows), max(len(self.vocab), 1)
-        done = 0 if self._csr is None else self._csr.shape[0]
-        if done == n and self._csr is not None and self._csr.shape[1] == f:
-            return self._csr
-        new = self.rows[done:]
-        indptr = np.zeros(len(new) + 1, dtype=np.int64)
-        indptr[1:] = np.cumsum([len(c) for c, _ in new])
-        cols = np.concatenate([c for c, _ in new]) if new else np.zeros(0, np.int64)
-        vals = np.concatenate([v for _, v in new]) if new else np.zeros(0)
-        block = sp.csr_matrix((vals, cols, indptr), shape=(len(new), f))
-        if self._csr is None:
-            self._csr = block
+    def put(self, slot: int, counts: dict[str, int]) -> None:
+        """Set the histogram of ``slot`` (a new slot at the end, or a freed one)."""
+        row, sq = self._row(counts)
+        if slot == self.n_rows:
+            self.n_rows += 1
+            self.sqnorm.extend(np.array([sq]))
+            if self._changed:
+                self._changed[slot] = row
+            else:
+                self._append_row(*row)
         else:
-            old = self._csr
-            old.resize((old.shape[0], f))
-            self._csr = sp.vstack([old, block], format="csr")
-        return self._csr
+            self._changed[slot] = row
+            self.sqnorm.set(slot, sq)
+
+    def clear(self, slot: int) -> None:
+        """Drop the histogram of an evicted slot."""
+        self._changed[slot] = _EMPTY_ROW
+        self.sqnorm.set(slot, 0.0)
+
+    def refresh(self) -> None:
+        """Bring :attr:`csr` and :attr:`empty` up to date with the rows."""
+        n, f = self.n_rows, max(len(self.vocab), 1)
+        if not self._changed and self.csr.shape == (n, f):
+            return
+        if self._changed:
+            ptr, idx, data = self._indptr.values, self._indices.values, self._data.values
+            self._reset_buffers()
+            for i in range(n):
+                row = self._changed.get(i)
+                if row is None:
+                    row = (idx[ptr[i] : ptr[i + 1]], data[ptr[i] : ptr[i + 1]])
+                self._append_row(*row)
+            self._changed = {}
+        self.csr = sp.csr_matrix(
+            (self._data.values, self._indices.values, self._indptr.values), shape=(n, f)
+        )
+        self.empty = self.sqnorm.values == 0
 
 
 class ArchitectureStore:
@@ -83,7 +150,7 @@ class ArchitectureStore:
         direction: Neighbourhood used by the refinement (see :mod:`jahs_bo.encoding.wl`).
         n_levels: Number of levels kept; architectures with fewer levels get empty histograms
             for the missing ones, extra levels are an error.
-        cache_size: Number of Gram blocks kept (fitting evaluates the same block many times).
+        max_size: Entries above which :meth:`evict` drops unreferenced ones (``None``: never).
 
     Example:
         >>> store = ArchitectureStore.from_domain(NB201Cell(), iterations=2)
@@ -97,21 +164,26 @@ class ArchitectureStore:
         iterations: int = 2,
         direction: Direction = "in",
         n_levels: int = 1,
-        cache_size: int = 8,
+        max_size: int | None = None,
     ) -> None:
         if n_levels < 1:
             raise InputError(f"n_levels must be >= 1, got {n_levels}")
+        if max_size is not None and max_size < 1:
+            raise InputError(f"max_size must be >= 1 or None, got {max_size}")
         self._graphs = graphs
         self.iterations = int(iterations)
         self.direction = direction
         self.n_levels = int(n_levels)
+        self.max_size = max_size
         self._index: dict[str, int] = {}
-        self._values: list[str] = []
-        self._by_features: dict[tuple, int] = {}
-        self._representative: list[int] = []
+        self._values: list[str | None] = []
+        self._signature: list[bytes | None] = []
+        self._by_features: dict[bytes, int] = {}
+        self._representative = _Grow(np.int64, fill=-1)
+        self._last_used: list[int] = []
+        self._clock = 0
+        self._free: list[int] = []
         self._levels = [_Level() for _ in range(self.n_levels)]
-        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
 
     @classmethod
     def from_domain(
@@ -121,23 +193,34 @@ class ArchitectureStore:
         direction: Direction = "in",
         n_levels: int | None = None,
         rng: np.random.Generator | None = None,
+        max_size: int | None = None,
     ) -> ArchitectureStore:
         """A store over ``domain.to_graphs``; ``n_levels`` defaults to that of a sample."""
         if n_levels is None:
             sample = domain.sample(rng if rng is not None else np.random.default_rng(0))
             n_levels = len(domain.to_graphs(sample))
-        return cls(domain.to_graphs, iterations, direction, n_levels)
+        return cls(domain.to_graphs, iterations, direction, n_levels, max_size)
 
     def __deepcopy__(self, memo: dict) -> ArchitectureStore:
-        # A store is an append-only shared index: copies of a model (botorch's fantasy and
-        # conditioned models deep-copy their kernels) must keep pointing at the same one.
+        # A store is a shared index: copies of a model (botorch's fantasy and conditioned
+        # models deep-copy their kernels) must keep pointing at the same one.
         return self
 
     def __len__(self) -> int:
-        return len(self._values)
+        """Number of stored architectures."""
+        return len(self._index)
 
     def __contains__(self, value: object) -> bool:
         return value in self._index
+
+    @property
+    def n_slots(self) -> int:
+        """Indices in use or free (``max(index) + 1``); rows of :meth:`features`."""
+        return len(self._values)
+
+    def index(self, value: str) -> int | None:
+        """The index of a stored architecture (``None`` if it is not stored); adds nothing."""
+        return self._index.get(value)
 
     def representatives(self, indices: np.ndarray) -> np.ndarray:
         """For each index, the first stored index with identical WL features on every level.
@@ -145,11 +228,14 @@ class ArchitectureStore:
         Architectures with equal representatives are indistinguishable to the WL kernels (for
         NB201, cells whose pruned graphs coincide: the same network function).
         """
-        return np.asarray(self._representative, dtype=np.int64)[np.asarray(indices, dtype=np.int64)]
+        return self._representative.values[np.asarray(indices, dtype=np.int64)]
 
     def value(self, index: int) -> str:
         """The architecture stored at ``index``."""
-        return self._values[index]
+        v = self._values[index] if 0 <= index < len(self._values) else None
+        if v is None:
+            raise InputError(f"architecture index {index} is not in the store")
+        return v
 
     def add(self, values: Iterable[str]) -> np.ndarray:
         """Indices of ``values``, computing features for the ones not stored yet.
@@ -157,40 +243,99 @@ class ArchitectureStore:
         Returns:
             ``int64`` array of the same length as ``values``.
         """
+        self._clock += 1
         out = []
         for v in values:
             i = self._index.get(v)
             if i is None:
-                graphs = list(self._graphs(v))
-                if len(graphs) > self.n_levels:
-                    raise InputError(
-                        f"architecture {v!r} has {len(graphs)} graph levels but the store keeps "
-                        f"{self.n_levels}; build the store with n_levels={len(graphs)}"
-                    )
-                signature = []
-                for level, store in enumerate(self._levels):
-                    counts = (
-                        wl_features(graphs[level], self.iterations, self.direction)
-                        if level < len(graphs)
-                        else {}
-                    )
-                    store.append(counts)
-                    signature.append(tuple(sorted(counts.items())))
-                i = len(self._values)
-                self._representative.append(self._by_features.setdefault(tuple(signature), i))
-                self._index[v] = i
-                self._values.append(v)
+                i = self._insert(v)
+            self._last_used[i] = self._clock
             out.append(i)
+        for lev in self._levels:
+            lev.refresh()
         return np.asarray(out, dtype=np.int64)
 
+    def _insert(self, v: str) -> int:
+        graphs = list(self._graphs(v))
+        if len(graphs) > self.n_levels:
+            raise InputError(
+                f"architecture {v!r} has {len(graphs)} graph levels but the store keeps "
+                f"{self.n_levels}; build the store with n_levels={len(graphs)}"
+            )
+        i = heapq.heappop(self._free) if self._free else len(self._values)
+        signature = []
+        for level, lev in enumerate(self._levels):
+            counts = (
+                wl_features(graphs[level], self.iterations, self.direction)
+                if level < len(graphs)
+                else {}
+            )
+            lev.put(i, counts)
+            signature.append(tuple(sorted(counts.items())))
+        # A digest, not the histograms themselves: equal features, equal signature.
+        sig = blake2b(repr(signature).encode(), digest_size=16).digest()
+        rep = self._by_features.setdefault(sig, i)
+        if i == len(self._values):
+            self._values.append(v)
+            self._signature.append(sig)
+            self._representative.extend(np.array([rep]))
+            self._last_used.append(0)
+        else:
+            self._values[i], self._signature[i] = v, sig
+            self._representative.set(i, rep)
+        self._index[v] = i
+        return i
+
+    def evict(self, keep: Iterable[int] = ()) -> int:
+        """Drop the least recently used entries not in ``keep`` while above ``max_size``.
+
+        Evicts down to ``0.8 * max_size`` entries (or as far as ``keep`` allows). Indices of kept
+        entries stay valid; evicted ones become free for later architectures, so tensors that
+        hold them must not be used afterwards (call this between suggestions).
+
+        Args:
+            keep: Indices still referenced (the training data, pending trials).
+
+        Returns:
+            Number of entries evicted.
+        """
+        if self.max_size is None or len(self) <= self.max_size:
+            return 0
+        target = int(_LOW_WATER * self.max_size)
+        kept = set(np.asarray(list(keep), dtype=np.int64).tolist())
+        live = [i for i in self._index.values() if i not in kept]
+        live.sort(key=lambda i: (self._last_used[i], i))
+        drop = live[: max(len(self) - target, 0)]
+        if not drop:
+            return 0
+        orphaned = set()
+        for i in drop:
+            v, sig = self._values[i], self._signature[i]
+            del self._index[v]  # type: ignore[arg-type]
+            self._values[i] = self._signature[i] = None
+            self._representative.set(i, -1)
+            for lev in self._levels:
+                lev.clear(i)
+            heapq.heappush(self._free, i)
+            if self._by_features.get(sig) == i:  # type: ignore[arg-type]
+                del self._by_features[sig]  # type: ignore[arg-type]
+                orphaned.add(sig)
+        # Entries whose representative left get the smallest remaining index of their class.
+        for j in sorted(self._index.values()):
+            sig = self._signature[j]
+            if sig in orphaned:
+                self._representative.set(j, self._by_features.setdefault(sig, j))
+        for lev in self._levels:
+            lev.refresh()
+        return len(drop)
+
     def features(self, level: int = 0) -> sp.csr_matrix:
-        """Raw WL counts of every stored architecture, ``len(self) x n_features`` (sparse).
+        """Raw WL counts per slot, ``n_slots x n_features`` (sparse; free slots are empty).
 
         Columns are features in order of first appearance; see :meth:`feature_names`.
         """
         lev = self._levels[level]
-        m = lev.matrix()
-        return (sp.diags(np.sqrt(np.asarray(lev.sqnorm))) @ m).tocsr()
+        return (sp.diags(np.sqrt(lev.sqnorm.values)) @ lev.csr).tocsr()
 
     def feature_names(self, level: int = 0) -> list[str]:
         """Names (``"<iteration>:<label>"``) of the columns of :meth:`features`."""
@@ -199,12 +344,16 @@ class ArchitectureStore:
 
     def _check(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
-            bad = rows[(rows < 0) | (rows >= len(self))][0]
-            raise InputError(
-                f"architecture index {bad} is not in the store (it holds {len(self)}); "
-                "add architectures with store.add() before evaluating the kernel"
-            )
+        if rows.size:
+            bad = (rows < 0) | (rows >= len(self._values))
+            if not bad.any():
+                bad = self._representative.values[rows] < 0
+            if bad.any():
+                raise InputError(
+                    f"architecture index {rows[bad][0]} is not in the store (it holds "
+                    f"{len(self)}); add architectures with store.add() before evaluating the "
+                    "kernel"
+                )
         return rows
 
     def gram(self, rows1: np.ndarray, rows2: np.ndarray, level: int = 0) -> np.ndarray:
@@ -219,27 +368,11 @@ class ArchitectureStore:
             level: Graph level.
 
         Returns:
-            ``n1 x n2`` float64 array (a cached block: copy before writing to it).
+            ``n1 x n2`` float64 array.
         """
         rows1, rows2 = self._check(rows1), self._check(rows2)
-        key = (
-            level,
-            blake2b(rows1.tobytes(), digest_size=16).digest(),
-            blake2b(rows2.tobytes(), digest_size=16).digest(),
-        )
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        k = self._normalised_dots(rows1, rows2, level)
-        self._cache[key] = k
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return k
-
-    def _normalised_dots(self, rows1: np.ndarray, rows2: np.ndarray, level: int) -> np.ndarray:
         lev = self._levels[level]
-        m = lev.matrix()
+        m = lev.csr
         a, b = m[rows1], m[rows2]
         if m.shape[1] <= _DENSE_FEATURES:
             # dense rows through torch's BLAS (which honours torch.set_num_threads; numpy's
@@ -247,8 +380,7 @@ class ArchitectureStore:
             k = (torch.from_numpy(a.toarray()) @ torch.from_numpy(b.toarray()).T).numpy()
         else:
             k = np.asarray(a @ b.toarray().T)
-        empty = lev.empty()
-        e1, e2 = empty[rows1], empty[rows2]
+        e1, e2 = lev.empty[rows1], lev.empty[rows2]
         if e1.any() and e2.any():
             k[np.ix_(e1, e2)] = 1.0
         return k
@@ -257,8 +389,7 @@ class ArchitectureStore:
         """Normalised kernel of matching pairs ``K[rows1[k], rows2[k]]``, shape ``n``."""
         rows1, rows2 = self._check(rows1), self._check(rows2)
         lev = self._levels[level]
-        m = lev.matrix()
+        m = lev.csr
         out = np.asarray(m[rows1].multiply(m[rows2]).sum(axis=1)).ravel()
-        empty = lev.empty()
-        out[empty[rows1] & empty[rows2]] = 1.0
+        out[lev.empty[rows1] & lev.empty[rows2]] = 1.0
         return out

@@ -95,7 +95,7 @@ class DeepGraphKernel(Kernel):
         self.to_pyg = to_pyg
         self.encoder = encoder.double()
         self.base_kernel = base_kernel or MaternKernel(nu=2.5, ard_num_dims=out_channels)
-        self._graphs: dict[int, object] = {}
+        self._graphs: dict[str, object] = {}
         self._batch: tuple[bytes, object] | None = None
 
     def embed(self, indices: Tensor) -> Tensor:
@@ -108,10 +108,11 @@ class DeepGraphKernel(Kernel):
             return self.encoder(batch.x.double(), batch.edge_index, batch.batch, batch.num_graphs)
         data = []
         for i in indices.tolist():
-            g = self._graphs.get(i)
+            value = self.store.value(i)
+            g = self._graphs.get(value)
             if g is None:
-                g = self.to_pyg(self.store.value(i))
-                self._graphs[i] = g
+                g = self.to_pyg(value)
+                self._graphs[value] = g
             data.append(g)
         batch = Batch.from_data_list(data)
         self._batch = (key, batch)  # fitting re-embeds the same training graphs every step

@@ -15,20 +15,8 @@ Combinations (``combination=``):
 - ``"sum_product"``: both, ``s_0 prod_p k_p + sum_p s_p k_p`` (the shape of botorch's
   ``MixedSingleTaskGP`` kernel).
 
-The default is ``"sum_product"``, chosen by held-out predictive quality on real
-multi-fidelity data (``python -m benchmarks.bench_gp_overhead --kernels``: 120 training points at
-mixed fidelities, 300 test points, mean of 3 splits; Spearman rank correlation / predictive
-negative log-likelihood, WL with in+out refinement, h = 2)::
-
-    data                      product        sum            sum_product
-    NB201 arch x epochs       0.924 / 2.90   0.921 / 3.20   0.925 / 2.83
-    LCBench 7 HPs x epoch     0.916 / 3.95   0.931 / 3.33   0.940 / 3.48
-
-``sum_product`` is best or second on every measure: the sum part shares information across
-fidelities and across configurations that differ in one part (LCBench), the product part keeps
-interactions (NB201, where the 12-epoch ranking differs from the 200-epoch one). A pure product
-was worst on LCBench, a pure sum worst on NB201's likelihood. Architecture x hyperparameter
-interactions could not be measured on the shipped data (no JAHS-Bench-201 surrogate).
+The default is ``"sum_product"``, best or second on held-out rank correlation and likelihood on
+NB201 and LCBench multi-fidelity data (``benchmarks/results/gp-defaults.md``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ costs one ``N x n`` gather, never an ``N x n x n_features`` expansion.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from hashlib import blake2b
+
+import numpy as np
 import torch
 from gpytorch.kernels import Kernel
 from torch import Tensor
@@ -27,8 +31,50 @@ def _index_column(x: Tensor) -> Tensor:
     return x[..., 0].round().long()
 
 
+class GramCache:
+    """The last few Gram blocks a kernel asked its store for (fitting repeats the same ones).
+
+    A copy of a kernel (botorch's conditioned models deep-copy theirs) starts empty.
+
+    Args:
+        size: Blocks kept (least recently used dropped first).
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._blocks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+    def __deepcopy__(self, memo: dict) -> GramCache:
+        return GramCache(self.size)
+
+    def gram(
+        self, store: ArchitectureStore, rows1: np.ndarray, rows2: np.ndarray, level: int
+    ) -> np.ndarray:
+        """``store.gram(rows1, rows2, level)``, cached (do not write to the result)."""
+        key = (
+            id(store),
+            level,
+            blake2b(np.ascontiguousarray(rows1, dtype=np.int64).tobytes(), digest_size=16).digest(),
+            blake2b(np.ascontiguousarray(rows2, dtype=np.int64).tobytes(), digest_size=16).digest(),
+        )
+        hit = self._blocks.get(key)
+        if hit is not None:
+            self._blocks.move_to_end(key)
+            return hit
+        block = store.gram(rows1, rows2, level)
+        self._blocks[key] = block
+        if len(self._blocks) > self.size:
+            self._blocks.popitem(last=False)
+        return block
+
+
 def _gathered_grams(
-    store: ArchitectureStore, levels: range, x1: Tensor, x2: Tensor, diag: bool
+    store: ArchitectureStore,
+    cache: GramCache,
+    levels: range,
+    x1: Tensor,
+    x2: Tensor,
+    diag: bool,
 ) -> list[Tensor]:
     """Per level, ``batch x n1 x n2`` (or ``batch x n`` with ``diag``) WL kernel values."""
     i1, i2 = _index_column(x1), _index_column(x2)
@@ -48,7 +94,7 @@ def _gathered_grams(
     rows, cols = inv1.unsqueeze(-1), inv2.unsqueeze(-2)
     out = []
     for level in levels:
-        gram = torch.from_numpy(store.gram(r1, r2, level)).to(x1)
+        gram = torch.from_numpy(cache.gram(store, r1, r2, level)).to(x1)
         out.append(gram[rows, cols])
     return out
 
@@ -79,9 +125,11 @@ class WLKernel(Kernel):
             raise InputError(f"level {level} is outside the store's 0..{store.n_levels - 1}")
         self.store = store
         self.level = level
+        self.cache = GramCache()
 
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
-        return _gathered_grams(self.store, range(self.level, self.level + 1), x1, x2, diag)[0]
+        levels = range(self.level, self.level + 1)
+        return _gathered_grams(self.store, self.cache, levels, x1, x2, diag)[0]
 
 
 class HierarchicalWLKernel(Kernel):
@@ -101,6 +149,7 @@ class HierarchicalWLKernel(Kernel):
     def __init__(self, store: ArchitectureStore, **kwargs) -> None:
         super().__init__(**kwargs)
         self.store = store
+        self.cache = GramCache()
         self.register_parameter(
             "raw_level_weights",
             torch.nn.Parameter(torch.zeros(*self.batch_shape, store.n_levels)),
@@ -112,7 +161,7 @@ class HierarchicalWLKernel(Kernel):
         return torch.softmax(self.raw_level_weights, dim=-1)
 
     def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
-        grams = _gathered_grams(self.store, range(self.store.n_levels), x1, x2, diag)
+        grams = _gathered_grams(self.store, self.cache, range(self.store.n_levels), x1, x2, diag)
         w = self.level_weights.to(x1)
         extra = (None,) if diag else (None, None)
         out = 0.0

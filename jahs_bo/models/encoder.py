@@ -38,6 +38,8 @@ from jahs_bo.types import Config
 
 #: Value of an inactive hyperparameter in ``X``.
 INACTIVE = -1.0
+#: Default bound of each architecture store (see :class:`JointEncoder`).
+DEFAULT_STORE_SIZE = 20_000
 
 
 def reflect_unit(v: float) -> float:
@@ -56,7 +58,10 @@ class JointEncoder:
         space: The search space.
         iterations: WL refinement steps ``h`` of the architecture stores.
         direction: WL neighbourhood direction (see :mod:`jahs_bo.encoding.wl`); ``"both"``
-            gave the best NB201 regret (see :class:`~jahs_bo.searchers.gp.GPSearcher`).
+            gave the best NB201 regret (``benchmarks/results/gp-defaults.md``).
+        store_size: Architectures per store above which :meth:`evict_unused` drops entries no
+            trial references (``None``: unbounded). The default exceeds the NB201 cell space
+            (15,625), so there nothing is ever evicted.
 
     Attributes:
         stores: One :class:`ArchitectureStore` per architecture key.
@@ -65,10 +70,16 @@ class JointEncoder:
             gradient optimizer may move).
     """
 
-    def __init__(self, space, iterations: int = 2, direction: Direction = "both") -> None:
+    def __init__(
+        self,
+        space,
+        iterations: int = 2,
+        direction: Direction = "both",
+        store_size: int | None = DEFAULT_STORE_SIZE,
+    ) -> None:
         self.space = space
         self.stores = {
-            name: ArchitectureStore.from_domain(dom, iterations, direction)
+            name: ArchitectureStore.from_domain(dom, iterations, direction, max_size=store_size)
             for name, dom in space.architectures.items()
         }
         n_arch = len(self.stores)
@@ -128,6 +139,22 @@ class JointEncoder:
                 else np.zeros((0, len(self.fidelity_dims)))
             )
         return torch.from_numpy(x)
+
+    def evict_unused(self, configs: Sequence[Mapping]) -> int:
+        """Bound the architecture stores, keeping the architectures of ``configs``.
+
+        Call it between suggestions with the configurations of every trial still modelled
+        (complete and running): rows encoded earlier must not be used afterwards, since an
+        evicted index may be given to another architecture.
+
+        Returns:
+            Number of architectures evicted.
+        """
+        evicted = 0
+        for name, store in self.stores.items():
+            keep = [i for c in configs if (i := store.index(c[name])) is not None]
+            evicted += store.evict(keep)
+        return evicted
 
     def sample_rows(self, n: int, rng: np.random.Generator) -> Tensor:
         """``n`` uniformly random configurations, encoded at full fidelity (``n x d``).
@@ -223,31 +250,6 @@ class JointEncoder:
         for col, (name, store) in zip(self.arch_dims, self.stores.items(), strict=True):
             cfg[name] = store.value(int(round(x[col])))
         return self.space.validate(cfg)
-
-    def with_hyperparameters(self, config: Config, x: np.ndarray) -> Config:
-        """``config`` with its hyperparameters replaced by the vector part of row ``x``.
-
-        Used after a gradient optimizer moved the continuous columns of an encoded config.
-        Categorical, ordinal and inactive entries are taken from ``config`` itself.
-
-        Args:
-            config: A canonical configuration.
-            x: ``d`` encoded row.
-
-        Returns:
-            A canonical configuration (integers rounded by ConfigSpace).
-        """
-        if not self.hp_dims:
-            return dict(config)
-        vec = self.space.hp_vector(config)
-        for d in self.continuous_dims:
-            j = d - self.hp_dims[0]
-            if not np.isnan(vec[j]):
-                vec[j] = float(np.clip(x[d], 0.0, 1.0))
-        conf = Configuration(self.space.hyperparameters, vector=vec)
-        out = {k: v for k, v in config.items() if k not in self.space.hp_names}
-        out.update({k: v.item() if isinstance(v, np.generic) else v for k, v in dict(conf).items()})
-        return self.space.validate(out)
 
     def covar_module(
         self,

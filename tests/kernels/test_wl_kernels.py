@@ -14,6 +14,7 @@ from jahs_bo.encoding.store import ArchitectureStore
 from jahs_bo.encoding.wl import wl_features, wl_node_labels
 from jahs_bo.exceptions import InputError
 from jahs_bo.kernels import HierarchicalWLKernel, WLKernel
+from jahs_bo.kernels.wl import GramCache
 from jahs_bo.spaces.nb201 import NB201Cell
 
 
@@ -172,7 +173,11 @@ def test_store_caches_features_and_blocks():
     assert i1.tolist() == [0, 1, 0] and i2.tolist() == [1, 0]
     assert calls == {"A": 1, "B": 1} and len(store) == 2 and "A" in store
     g1 = store.gram(np.array([0, 1]), np.array([1]))
-    assert store.gram(np.array([0, 1]), np.array([1])) is g1
+    cache = GramCache()
+    assert cache.gram(store, np.array([0, 1]), np.array([1]), 0) is cache.gram(
+        store, np.array([0, 1]), np.array([1]), 0
+    )
+    np.testing.assert_array_equal(cache.gram(store, np.array([0, 1]), np.array([1]), 0), g1)
     with pytest.raises(InputError, match="not in the store"):
         store.gram(np.array([5]), np.array([0]))
     assert store.features().shape[0] == 2
@@ -201,3 +206,98 @@ def test_hierarchical_wl_weights_and_empty_levels():
     assert kern(x, diag=True).shape == (3,)
     with pytest.raises(InputError, match="n_levels"):
         ArchitectureStore(lambda v: [CELL_A] * 3, n_levels=2).add(["x"])
+
+
+def _letters(v: str) -> list[nx.DiGraph]:
+    """A path graph labelled by the characters of ``v`` (equal strings, equal graphs)."""
+    g = nx.DiGraph()
+    for i, ch in enumerate(v):
+        g.add_node(i, label=ch)
+        if i:
+            g.add_edge(i - 1, i)
+    return [g]
+
+
+def test_store_is_bounded_and_keeps_referenced_entries():
+    store = ArchitectureStore(_letters, iterations=1, max_size=50)
+    values = [f"{a}{b}{c}" for a in "abcde" for b in "abcde" for c in "abcd"]  # 100
+    idx = store.add(values)
+    assert len(store) == 100 and store.evict() == 60 and len(store) == 40
+    store = ArchitectureStore(_letters, iterations=1, max_size=50)
+    idx = store.add(values)
+    keep = idx[:5]  # the oldest entries, still referenced
+    before = store.gram(keep, keep)
+    store.add(values[90:])  # recently used: evicted last
+    assert store.evict(keep) == 60
+    assert len(store) == 40
+    assert all(values[i] in store for i in range(5)) and all(v in store for v in values[90:])
+    assert store.index(values[50]) is None
+    np.testing.assert_array_equal(store.gram(keep, keep), before)  # kept indices unchanged
+    with pytest.raises(InputError, match="not in the store"):
+        store.gram(idx[50:51], keep)
+    # Freed slots are reused; the store never holds more than it was given since.
+    again = store.add(values[40:60])
+    assert again.max() < 100 and len(store) == 60 and store.n_slots == 100
+    for i, v in zip(again.tolist(), values[40:60], strict=True):
+        assert store.value(i) == v
+    k = store.gram(again, again)
+    np.testing.assert_allclose(np.diag(k), np.ones(20))
+    fresh = ArchitectureStore(_letters, iterations=1)
+    j = fresh.add(values[40:60] + values[:5])
+    mixed = np.concatenate([again, keep])
+    np.testing.assert_allclose(store.gram(mixed, mixed), fresh.gram(j, j), atol=1e-12)
+    # Representatives stay consistent: WL-equal architectures share one, also after it left.
+    twin = ArchitectureStore(lambda v: _letters(v.rstrip("'")), iterations=1, max_size=2)
+    i = twin.add(["ab", "ab'", "ab''", "ba"])
+    assert twin.representatives(i).tolist() == [0, 0, 0, 3]
+    assert twin.evict(i[1:3]) == 2  # "ab" (the representative) and "ba" leave
+    assert twin.representatives(i[1:3]).tolist() == [1, 1]
+    j = twin.add(["ab", "ba"])  # back in freed slots, "ab" joins its class
+    assert sorted(j.tolist()) == [0, 3] and twin.representatives(j).tolist()[0] == 1
+
+
+def test_searcher_store_stays_bounded_on_the_grammar_space():
+    from jahs_bo.searchers.gp import GPSearcher
+    from jahs_bo.spaces import hierarchical_nb201_space
+    from jahs_bo.types import Trial, TrialState
+
+    space = hierarchical_nb201_space()
+    s = GPSearcher(
+        space,
+        ["minimize"],
+        n_init=3,
+        n_random=16,
+        n_parents=2,
+        n_neighbours=4,
+        local_rounds=1,
+        fit_maxiter=10,
+        arch_store_size=60,
+    )
+    store = s.encoder.stores["arch"]
+    evicted: list[int] = []
+    evict = store.evict
+    store.evict = lambda keep=(): evicted.append(evict(keep)) or evicted[-1]  # type: ignore[method-assign]
+    trials: list[Trial] = []
+    sizes = []
+    for i in range(9):
+        cfg = s.suggest(trials, [], np.random.default_rng((0, i)))
+        sizes.append(len(store))
+        value = cfg["arch"].count("zero") + 0.01 * len(cfg["arch"]) / 100
+        trials.append(Trial(i, i, cfg, {}, TrialState.COMPLETE, (value,)))
+    per_ask = max(b - a for a, b in zip(sizes[3:], sizes[4:], strict=False))
+    assert max(sizes) <= 60 + per_ask  # evicted to <= 48 at each ask, then one ask's additions
+    assert sum(evicted) > 60  # more architectures met than the bound
+    assert store.n_slots <= 60 + per_ask  # freed indices are reused
+    for t in trials:  # every trial's architecture survived the evictions
+        assert t.config["arch"] in store
+
+
+def test_kernel_forward_only_reads_the_store(nb201_store):
+    store, x = nb201_store
+    levels = [(lev.csr, lev.n_rows, len(lev.vocab)) for lev in store._levels]
+    n, slots = len(store), store.n_slots
+    WLKernel(store)(x[:20], x[10:40]).to_dense()
+    WLKernel(store)(x, diag=True)
+    assert (len(store), store.n_slots) == (n, slots)
+    for lev, (csr, rows, vocab) in zip(store._levels, levels, strict=True):
+        assert lev.csr is csr and lev.n_rows == rows and len(lev.vocab) == vocab

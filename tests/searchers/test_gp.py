@@ -169,11 +169,17 @@ def test_deep_kernel_searcher_runs(nb201_accuracy):
     assert len({t.config["arch"] for t in trials}) == 7
 
 
+def _power(y: np.ndarray) -> np.ndarray:
+    from jahs_bo.models.transforms import YeoJohnson
+
+    return YeoJohnson()(torch.from_numpy(y).unsqueeze(-1))[0].squeeze(-1).numpy()
+
+
 def test_power_transform_keeps_spacing_and_tames_the_tail():
-    from jahs_bo.searchers.gp import _copula, _power
+    from jahs_bo.models.transforms import copula_scores
 
     y = np.array([33.50, 33.52, 33.45, 33.80, 1.0, 4.2, 22.5, 30.0, 32.1, 0.9])
-    p, c = _power(y), _copula(y)
+    p, c = _power(y), copula_scores(y)
     assert (np.argsort(p) == np.argsort(y)).all()  # monotone
     top = np.argsort(y)[-4:]  # four near-equal results stay near-equal, unlike ranks
     assert np.ptp(p[top]) < 0.1 < 0.5 < np.ptp(c[top])
@@ -198,7 +204,7 @@ def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
     """Values when brackets screen proposals in a space with numeric hyperparameters; else ranks."""
     from scipy.stats import pearsonr
 
-    from jahs_bo.searchers.gp import _copula, resolve_y_transform
+    from jahs_bo.models.transforms import copula_scores, resolve_y_transform
     from jahs_bo.spaces import Fidelity, SearchSpace
 
     if numeric:
@@ -231,5 +237,15 @@ def test_auto_transform_models_values_when_brackets_screen_numeric_proposals(
     if transform == "none":  # standardized values: an affine map of the results
         assert pearsonr(targets, values)[0] > 0.999
     else:
-        expected = _copula(np.array(values))
+        expected = copula_scores(np.array(values))
         assert pearsonr(targets, expected)[0] > 0.999
+
+
+def test_constructor_takes_constraints_and_screened():
+    from jahs_bo.multiobjective import OutcomeConstraint
+
+    space = jahs_bench_201_space()
+    con = OutcomeConstraint("latency", upper=1.0)
+    s = GPSearcher(space, ["maximize"], constraints=[con], screened=True, **FAST)
+    assert s.constraints == [con] and s.screened is True
+    assert GPSearcher(space).constraints == [] and GPSearcher(space).screened is False

@@ -72,7 +72,7 @@ class GrammarDomain(ArchitectureDomain):
         max_nodes: Largest number of tree nodes of a value (default and at most 100,000,
             :data:`~jahs_bo.spaces.grammar.operators.MAX_NODES`).
         prune: Graph views drop zero operations and what they disconnect (default, as
-            :class:`~jahs_bo.spaces.cells.NB201Cell`); ``False`` keeps them as nodes.
+            :class:`~jahs_bo.spaces.nb201.NB201Cell`); ``False`` keeps them as nodes.
 
     Raises:
         GrammarError: The grammar text is malformed, gives a topology the wrong arity or

@@ -3,7 +3,7 @@
 The graph follows the convention of :mod:`jahs_bo.spaces.base` (nodes ``0..n-1`` in topological
 order with a ``"label"``; ``0`` is ``"input"``, ``n-1`` is ``"output"``; operations are nodes
 between the tensor nodes they connect; junctions where several paths meet are ``"sum"`` nodes, as
-in :class:`~jahs_bo.spaces.cells.NB201Cell`). A derivation is laid out between an input and an
+in :class:`~jahs_bo.spaces.nb201.NB201Cell`). A derivation is laid out between an input and an
 output tensor node by these rules, applied to each nonterminal node (single-child nodes are
 transparent, so ``OPS -> "id"`` is just the ``id`` terminal):
 
@@ -21,7 +21,7 @@ transparent, so ``OPS -> "id"`` is just the ``id`` terminal):
   nonterminal: its children in sequence.
 
 Finally every node that is not on a path from input to output (because of zero operations) is
-removed (as :class:`~jahs_bo.spaces.cells.NB201Cell` does; an architecture whose output no longer
+removed (as :class:`~jahs_bo.spaces.nb201.NB201Cell` does; an architecture whose output no longer
 depends on its input becomes the two-node graph ``input``, ``output``), and nodes are numbered by a topological order that breaks ties by creation order, so the
 graph of a string is always the same.
 
