@@ -327,12 +327,28 @@ def exact_settings() -> Any:
     return gpytorch.settings.max_cholesky_size(_MAX_CHOLESKY)
 
 
-def _mll_loss(net: MetaNet, X: Tensor, y: Tensor) -> Tensor:
-    """``-mll / n`` of scores ``y`` (``n``) at rows ``X`` under the net's current task."""
-    gp = net.gp(X, y.unsqueeze(-1))
-    gp.train()
-    mll = ExactMarginalLogLikelihood(gp.likelihood, gp)
-    return -mll(gp(X), y)
+class _BatchLoss:
+    """``-mll / n`` of per-task scores under the net's current task, one GP reused per call.
+
+    Building a ``SingleTaskGP`` costs more than a training step's algebra at these sizes, so
+    the GP is built once and its training data swapped (``set_train_data``) for each batch.
+    """
+
+    def __init__(self, net: MetaNet) -> None:
+        self.net = net
+        self.gp: SingleTaskGP | None = None
+        self.mll: ExactMarginalLogLikelihood | None = None
+
+    def __call__(self, X: Tensor, y: Tensor) -> Tensor:
+        """Loss of scores ``y`` (``n``) at rows ``X`` (``n x d``)."""
+        if self.gp is None:
+            self.gp = self.net.gp(X, y.unsqueeze(-1))
+            self.mll = ExactMarginalLogLikelihood(self.gp.likelihood, self.gp)
+        else:
+            self.gp.set_train_data(X, y, strict=False)
+        self.gp.train()
+        assert self.mll is not None
+        return -self.mll(self.gp(X), y)
 
 
 def predictive_nll(net: MetaNet, X_train: Tensor, y_train: Tensor, X: Tensor, y: Tensor) -> float:
@@ -389,13 +405,14 @@ def _fine_tune_net(
     ]
     opt = torch.optim.Adam(params, lr=lr)
     Xt, yt = X[tr], y[tr]
+    batch_loss = _BatchLoss(net)
 
     def criterion() -> float:
         if val is None:
             net.train()
             with torch.no_grad(), exact_settings():
                 net.features.set_task(net.task_embedding(Xt, yt, samples))
-                return float(_mll_loss(net, Xt, yt))
+                return float(batch_loss(Xt, yt))
         return predictive_nll(net, Xt, yt, X[val], y[val])
 
     best = criterion()
@@ -407,7 +424,7 @@ def _fine_tune_net(
         with exact_settings():
             try:
                 net.features.set_task(net.task_embedding(Xt, yt, samples))
-                loss = _mll_loss(net, Xt, yt)
+                loss = batch_loss(Xt, yt)
                 opt.zero_grad()
                 loss.backward()
             except (RuntimeError, ValueError, gpytorch.utils.errors.NotPSDError):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from jahs_bo.exceptions import InputError
-from jahs_bo.metalearn.model import MetaConfig, MetaModel, _mll_loss, exact_settings
+from jahs_bo.metalearn.model import MetaConfig, MetaModel, _BatchLoss, exact_settings
 from jahs_bo.metalearn.tasks import TaskData, as_task
 
 
@@ -122,6 +122,7 @@ def meta_train(
     rng = np.random.default_rng([seed, 1])
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=lr)
+    batch_loss = _BatchLoss(net)
     bar = _Progress(steps, progress)
     losses: list[float] = []
     skipped = 0
@@ -144,7 +145,7 @@ def meta_train(
             with exact_settings():
                 try:
                     net.features.set_task(net.task_embedding(X[ct], y[ct], samples, rng))
-                    loss = _mll_loss(net, X[bt], y[bt])
+                    loss = batch_loss(X[bt], y[bt])
                     opt.zero_grad()
                     loss.backward()
                 except (RuntimeError, ValueError) as e:  # a failed Cholesky: skip the batch
