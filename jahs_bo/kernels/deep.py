@@ -3,7 +3,8 @@
 ``k(a, b) = k_base(g(a), g(b))`` where ``g`` embeds an architecture's graph with
 graph-isomorphism-network layers and sum pooling (Xu et al., 2019). The encoder's weights are
 kernel hyperparameters, trained on the study's own data through the GP marginal likelihood.
-(The meta-learned encoder of :mod:`jahs_bo.metalearn` plugs in here with pretrained weights.)
+(The meta-learned model of :mod:`jahs_bo.metalearn` embeds architectures with the same
+encoder, ``bidirectional=True``, pretrained on earlier tasks.)
 """
 
 from __future__ import annotations

@@ -121,6 +121,10 @@ def test_model_factory_fits_the_searchers_layout(trained, heldout, space):
     test_X = encoder.encode(heldout.configs[25:40], heldout.fidelities[25:40])
     post = model.posterior(test_X.unsqueeze(1))  # b x q x d, as acquisition functions ask
     assert post.mean.shape == (15, 1, 1)
+    from jahs_bo.models import kriging_believer
+
+    believed = kriging_believer(model, test_X[:2])  # pending trials, as the searcher does
+    assert believed.posterior(test_X[:2]).variance.max() < 1e-3 * post.variance.max()
     again = factory(X, Y, encoder, model.state_dict())  # warm start from the last model
     assert isinstance(again, SingleTaskGP)
     with pytest.raises(InputError, match="another search space"):
