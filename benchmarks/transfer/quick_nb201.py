@@ -69,7 +69,7 @@ def run(heldout: str, steps: int, seed: int, n_shots: int, out: str | None) -> d
     shots = rng.choice(len(configs), n_shots, replace=False)
     target = metalearn.TaskData([configs[i] for i in shots], truth[shots], name=heldout)
     cond, _ = meta.predict(configs, task=target)
-    tuned = metalearn.fine_tune(meta, target, steps=50, seed=seed)
+    tuned = metalearn.fine_tune(meta, target, steps=50)
     cond_ft, _ = tuned.predict(configs, task=target)
     full = metalearn.TaskData(configs, truth, name=heldout)
     order = np.concatenate([shots, np.setdiff1d(np.arange(len(configs)), shots)])

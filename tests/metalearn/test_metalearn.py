@@ -100,13 +100,19 @@ def test_fine_tune_returns_an_adapted_copy(trained, heldout):
         heldout.values[:20],
         steps=5,
         fidelities=heldout.fidelities[:20],
-        seed=0,
     )
     assert 0 <= tuned.info["fine_tune"]["steps"] <= 5
     for k, v in trained.net.state_dict().items():
         torch.testing.assert_close(v, before[k])  # the meta-model is untouched
     with pytest.raises(InputError, match="needs values"):
         fine_tune(trained, heldout.configs[:3])
+    with pytest.raises(InputError, match="tune must be one of"):
+        fine_tune(trained, heldout.configs[:5], heldout.values[:5], tune="everything")
+    gp_only = fine_tune(trained, heldout.configs[:20], heldout.values[:20], steps=3, tune="gp")
+    after = gp_only.net.state_dict()
+    for k, v in before.items():
+        if "features." in k:
+            torch.testing.assert_close(after[k], v)  # the encoders stay as meta-trained
 
 
 def test_model_factory_fits_the_searchers_layout(trained, heldout, space):
