@@ -520,9 +520,9 @@ class MetaModel:
         self._bind()
 
     def _bind(self, net: MetaNet | None = None) -> None:
-        (net or self.net).features.config_encoder.bind(
-            [self.arch_index[k].value for k in self.layout.arch_keys]
-        )
+        net = net or self.net
+        net.features.config_encoder.bind([self.arch_index[k].value for k in self.layout.arch_keys])
+        net.features.clear()  # memoized embeddings were keyed by indices of another binding
 
     # ------------------------------------------------------------------ data
     def encode(
