@@ -176,3 +176,31 @@ def test_import_jahs_bo_does_not_import_torch_geometric():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dataset_samples_flow_through_training_prediction_and_factory(space, sources, heldout):
+    from dataclasses import replace
+
+    from jahs_bo.metalearn import meta_train
+    from jahs_bo.models import JointEncoder
+
+    rng = np.random.default_rng(0)
+    with_data = [
+        replace(
+            s, dataset=(rng.normal(size=(30 + 10 * k, 4 + k)), rng.integers(0, 2 + k, 30 + 10 * k))
+        )
+        for k, s in enumerate(sources[:2])
+    ]
+    meta = meta_train(
+        space, with_data, steps=4, batch_size=16, config=MetaConfig(**SMALL), progress=False
+    )
+    assert meta.sources[0]["dataset"] is True
+    sample = (rng.normal(size=(25, 6)), rng.normal(size=25))  # a regression dataset
+    a, _ = meta.predict(heldout.configs[:10], heldout.fidelities[:10], dataset=sample)
+    b, _ = meta.predict(heldout.configs[:10], heldout.fidelities[:10])
+    assert not np.allclose(a, b)  # the task embedding read the samples
+    encoder = JointEncoder(space)
+    X = encoder.encode(heldout.configs[:12], heldout.fidelities[:12])
+    Y = torch.from_numpy(heldout.values[:12]).unsqueeze(-1)
+    model = meta.model_factory(dataset=sample, fine_tune_steps=2)(X, Y, encoder, None)
+    assert model.posterior(X).mean.shape == (12, 1)
