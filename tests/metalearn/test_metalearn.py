@@ -204,3 +204,19 @@ def test_dataset_samples_flow_through_training_prediction_and_factory(space, sou
     Y = torch.from_numpy(heldout.values[:12]).unsqueeze(-1)
     model = meta.model_factory(dataset=sample, fine_tune_steps=2)(X, Y, encoder, None)
     assert model.posterior(X).mean.shape == (12, 1)
+
+
+def test_unique_rows_matches_torch_unique():
+    from jahs_bo.metalearn.model import unique_rows
+
+    rng = np.random.default_rng(0)
+    X = torch.from_numpy(rng.integers(0, 4, size=(500, 3)).astype(float))
+    uniq, inv = unique_rows(X)
+    torch.testing.assert_close(uniq[inv], X)
+    assert uniq.shape[0] == torch.unique(X, dim=0).shape[0]
+    # rows built to share the projected key still come out distinct (exact fallback)
+    gen = torch.Generator().manual_seed(12345)
+    w = torch.rand(2, generator=gen, dtype=torch.float64) + 0.5
+    a = torch.tensor([[0.0, 0.0], [w[1].item(), -w[0].item()]], dtype=torch.float64)
+    uniq, inv = unique_rows(a)
+    assert uniq.shape[0] == 2 and torch.equal(uniq[inv], a)
