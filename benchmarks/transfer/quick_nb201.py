@@ -71,10 +71,7 @@ def run(heldout: str, steps: int, seed: int, n_shots: int, out: str | None) -> d
     cond, _ = meta.predict(configs, task=target)
     tuned = metalearn.fine_tune(meta, target, steps=50)
     cond_ft, _ = tuned.predict(configs, task=target)
-    full = metalearn.TaskData(configs, truth, name=heldout)
-    order = np.concatenate([shots, np.setdiff1d(np.arange(len(configs)), shots)])
-    full_ordered = metalearn.TaskData([configs[i] for i in order], truth[order], name=heldout)
-    del full
+    full = metalearn.TaskData(configs, truth, name=heldout)  # nll() draws its own context
     return {
         "heldout": heldout,
         "train_s": train_s,
@@ -87,8 +84,8 @@ def run(heldout: str, steps: int, seed: int, n_shots: int, out: str | None) -> d
         "rho_cond": spearmanr(cond, truth).statistic,
         "rho_finetuned": spearmanr(cond_ft, truth).statistic,
         "ft_steps": tuned.info["fine_tune"]["steps"],
-        "nll_meta": meta.nll(full_ordered, n_context=n_shots, seed=seed),
-        "nll_untrained": untrained.nll(full_ordered, n_context=n_shots, seed=seed),
+        "nll_meta": meta.nll(full, n_context=n_shots, seed=seed),
+        "nll_untrained": untrained.nll(full, n_context=n_shots, seed=seed),
     }
 
 
