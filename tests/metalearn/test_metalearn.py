@@ -220,3 +220,23 @@ def test_unique_rows_matches_torch_unique():
     a = torch.tensor([[0.0, 0.0], [w[1].item(), -w[0].item()]], dtype=torch.float64)
     uniq, inv = unique_rows(a)
     assert uniq.shape[0] == 2 and torch.equal(uniq[inv], a)
+
+
+def test_meta_training_is_reproducible(space, sources):
+    from jahs_bo.metalearn import meta_train
+
+    def run(seed: int) -> dict[str, torch.Tensor]:
+        meta = meta_train(
+            space,
+            sources[:2],
+            seed=seed,
+            steps=5,
+            batch_size=16,
+            config=MetaConfig(**SMALL),
+            progress=False,
+        )
+        return meta.net.state_dict()
+
+    a, b, c = run(0), run(0), run(1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
