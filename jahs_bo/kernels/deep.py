@@ -1,9 +1,10 @@
-"""Deep graph kernel scaffold: a GIN encoder feeding a stationary base kernel.
+"""Deep graph kernel: a GIN encoder feeding a stationary base kernel.
 
 ``k(a, b) = k_base(g(a), g(b))`` where ``g`` embeds an architecture's graph with
 graph-isomorphism-network layers and sum pooling (Xu et al., 2019). The encoder's weights are
 kernel hyperparameters, trained on the study's own data through the GP marginal likelihood.
-(The meta-learned encoder of :mod:`jahs_bo.metalearn` plugs in here with pretrained weights.)
+(The meta-learned model of :mod:`jahs_bo.metalearn` embeds architectures with the same
+encoder, ``bidirectional=True``, pretrained on earlier tasks.)
 """
 
 from __future__ import annotations
@@ -21,22 +22,42 @@ from jahs_bo.kernels.wl import _index_column
 class GINEncoder(nn.Module):
     """Graph -> vector: ``layers`` GINConv layers, sum pooling, a linear head.
 
+    The shared architecture encoder of :class:`DeepGraphKernel` and of the meta-learned model in
+    :mod:`jahs_bo.metalearn`.
+
     Args:
         in_channels: Width of the one-hot node features (the domain's label vocabulary).
         hidden: Hidden width.
         out_channels: Embedding width.
         layers: Number of message-passing layers.
+        bidirectional: Also pass messages against the edges (each node is refined by its
+            predecessors and its successors, like the WL features with ``direction="both"``);
+            a second GINConv per layer does it.
     """
 
-    def __init__(self, in_channels: int, hidden: int = 32, out_channels: int = 8, layers: int = 2):
+    def __init__(
+        self,
+        in_channels: int,
+        hidden: int = 32,
+        out_channels: int = 8,
+        layers: int = 2,
+        bidirectional: bool = False,
+    ) -> None:
         super().__init__()
         from torch_geometric.nn import GINConv
 
+        def conv(width: int) -> nn.Module:
+            mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+            return GINConv(mlp, train_eps=True)
+
+        self.bidirectional = bidirectional
         self.convs = nn.ModuleList()
+        self.back_convs = nn.ModuleList()
         width = in_channels
         for _ in range(layers):
-            mlp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
-            self.convs.append(GINConv(mlp, train_eps=True))
+            self.convs.append(conv(width))
+            if bidirectional:
+                self.back_convs.append(conv(width))
             width = hidden
         self.head = nn.Linear(hidden, out_channels)
 
@@ -55,8 +76,12 @@ class GINEncoder(nn.Module):
         from torch_geometric.nn import global_add_pool
 
         h = x
-        for conv in self.convs:
-            h = torch.relu(conv(h, edge_index))
+        back = edge_index.flip(0) if self.bidirectional else None
+        for k, conv in enumerate(self.convs):
+            out = conv(h, edge_index)
+            if back is not None:
+                out = out + self.back_convs[k](h, back)
+            h = torch.relu(out)
         return self.head(global_add_pool(h, batch, size=num_graphs))
 
 
