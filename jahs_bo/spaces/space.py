@@ -288,6 +288,12 @@ class SearchSpace:
             return np.zeros(0)
         return np.asarray(self._hp_config(config).get_array(), dtype=float)
 
+    def hp_vectors(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """:meth:`hp_vector` of many configurations, shape ``n x len(hp_names)``."""
+        if not configs:
+            return np.zeros((0, len(self._hp_names)))
+        return np.stack([self.hp_vector(c) for c in configs])
+
     def fidelity_vector(self, fidelity: Mapping[str, float]) -> np.ndarray:
         """Fidelity values normalised to ``[0, 1]`` (1 = full), shape ``(len(fidelities),)``."""
         return np.array([f.normalize(fidelity[n]) for n, f in self.fidelities.items()], dtype=float)
