@@ -35,6 +35,7 @@ def _loop(study, error, n: int) -> None:
         study.tell(trial, [error[arch], conv_cost(arch)])
 
 
+@pytest.mark.slow  # 35-50 s: a 60-evaluation EHVI run; the other EHVI tests run by default
 def test_ehvi_loop_front_equals_brute_force(nb201_error):
     study = create_study(
         nb201_space(),
