@@ -182,29 +182,11 @@ class BOHB(Hyperband):
     fidelity itself); see :mod:`jahs_bo.schedulers.base`. A fraction ``random_fraction``
     (default 1/3, as in the paper) of new configurations is drawn at random.
 
-    Measured on NAS-Bench-201 CIFAR-10 (epochs in {12, 200}, cost = epochs, one worker, seeds
-    0-9, GP searcher of commit 388ce62; mean regret of the 200-epoch validation accuracy in
-    percentage points at 2k / 4k / 10k epochs, and epochs until the mean regret is <= 0.30):
-    Hyperband eta 3: 1.26 / 0.83 / 0.72, >10k; Hyperband eta 9: 0.79 / 0.64 / 0.32, >10k;
-    full-fidelity GP-BO: 1.84 / 0.96 / 0.16, 8400; BOHB eta 3 fitted on the highest level:
-    1.74 / 0.41 / 0.01, 4700; BOHB eta 3 with the fidelity as GP input: 1.30 / 0.66 / 0.01, 5550;
-    BOHB eta 9, highest level: 0.40 / 0.13 / 0.01, 2450; BOHB eta 9, fidelity input:
-    0.42 / 0.10 / 0.05, 2450. Neither rule wins clearly, so the highest-level rule of the BOHB
-    paper stays the default. With two levels whose cost ratio is ~17, a larger ``eta`` pays,
-    which is why ``eta`` defaults to the levels' own ratio for fidelities with fixed values
-    (:func:`~jahs_bo.schedulers.rungs.default_eta`).
-
-    New configurations proposed between two updates of the model's data form one batch
-    (``batch_proposals``, :mod:`jahs_bo.schedulers.base`). On LCBench (tasks 7593, 168329, 126025,
-    epochs 1-52, eta 3, seeds 20-24, ``benchmarks/results/lcbench-mf-ablation``; mean regret at 30x
-    / 100x the cost of a full run; numeric moves clipped at the bounds as they then were) batching
-    gave 7.7 / 0.2, 17.7 / 3.5 and 8.0 / 2.3 against 10.5 / 1.5, 18.4 / 5.3 and 9.6 / 5.2 without
-    it; the GP with the fidelity as input (``searcher_options={"models_fidelity": True}``)
-    2.9 / -1.0, 16.1 / 9.8 and 7.0 / 3.5. With the moves reflected at the bounds (the current
-    encoder) batching gave 9.0 / -0.3, 15.9 / -0.9 and 8.3 / 3.9. The GP searcher models the
-    objective values rather than their ranks under a bracket scheduler in such numeric spaces
-    (``y_transform="auto"``, :func:`~jahs_bo.searchers.gp.resolve_y_transform`), which gave
-    -0.7 / -1.3, 15.9 / -2.8 and 0.6 / -1.4.
+    ``eta`` defaults to the levels' own ratio for fidelities with fixed values
+    (:func:`~jahs_bo.schedulers.rungs.default_eta`), and new configurations proposed between two
+    updates of the model's data form one batch (``batch_proposals``,
+    :mod:`jahs_bo.schedulers.base`); the measurements behind these choices are in
+    ``benchmarks/results/gp-defaults.md`` (section "BOHB").
     """
 
     def __init__(
