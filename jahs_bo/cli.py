@@ -79,7 +79,7 @@ def load_space(spec: str) -> Any:
             ) from None
     if ":" not in spec:
         raise CLIError(f"--space {spec!r} is neither an existing JSON file nor 'module:factory'")
-    from jahs_bo.tuner import load_objective
+    from jahs_bo.study.objective import load_objective
 
     factory = load_objective(spec)
     try:
@@ -146,7 +146,8 @@ def _directions(args: argparse.Namespace) -> tuple[list[str] | None, dict[str, s
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jahs_bo.storage import get_storage
-    from jahs_bo.tuner import load_objective, open_study
+    from jahs_bo.study.objective import load_objective
+    from jahs_bo.tuner import open_study
 
     space = load_space(args.space)
     load_objective(args.target)  # wrong path / missing function: exit 2 before anything starts

@@ -2,7 +2,7 @@
 
 :class:`RichProgress` draws a progress bar with `rich` on a terminal and falls back to one line
 per finished trial elsewhere (logs, CI). Any object with the same five methods can be passed to
-:class:`jahs_bo.tuner.Tuner` as ``progress``.
+``Study.optimize(show_progress=...)`` or :func:`jahs_bo.tune` as ``progress``.
 """
 
 from __future__ import annotations
