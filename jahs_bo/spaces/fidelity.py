@@ -80,10 +80,18 @@ class Fidelity:
         object.__setattr__(self, "values", vals)
 
     def validate(self, value: Any) -> float:
-        """Return ``value`` as this fidelity's type, or raise naming the allowed values."""
+        """Return ``value`` as this fidelity's type, or raise naming the allowed values.
+
+        Numbers only (numpy scalars included): strings and bools are never converted.
+        """
+        if isinstance(value, (str, bytes, bool)) or str(getattr(value, "dtype", "")) == "bool":
+            raise InvalidConfigError(
+                f"fidelity {self.name!r} got {value!r} ({type(value).__name__}), which is not a "
+                "number; pass a number"
+            )
         try:
             v = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidConfigError(
                 f"fidelity {self.name!r} got {value!r}, which is not a number"
             ) from None

@@ -43,6 +43,11 @@ def _directions(
         raise InputError("give only one of direction=, directions= or objectives=")
     names: list[str] | None = None
     if objectives is not None:
+        if not isinstance(objectives, Mapping):
+            raise InputError(
+                f"objectives={objectives!r} must be a mapping of names to directions, e.g. "
+                "{'error': 'minimize', 'latency': 'minimize'}"
+            )
         if not objectives:
             raise InputError("objectives= needs at least one name: direction pair")
         if objective_names is not None:
@@ -212,6 +217,8 @@ def create_study(
     sched = _build_scheduler(scheduler, space, search, dirs, sched_options, cons)
     if study_name is None:
         study_name = f"study-{uuid.uuid4().hex[:12]}"
+    if not isinstance(study_name, str) or not study_name:
+        raise InputError(f"study_name={study_name!r} must be a non-empty string (or None)")
     system_attrs: dict[str, Any] = {_SEARCHER_OPTIONS: options}
     if names is not None:
         system_attrs[_OBJECTIVE_NAMES] = names

@@ -128,3 +128,19 @@ def test_unknown_searcher_lists_every_searcher() -> None:
     with pytest.raises(InputError, match=r"\['gp', 'ls', 'random', 're'") as info:
         create_study(nb201_space(), searcher="gpp")
     assert "gpp" in str(info.value)
+
+
+def test_arguments_of_the_wrong_type_get_clear_errors() -> None:
+    from jahs_bo.exceptions import InvalidConfigError
+    from jahs_bo.spaces import jahs_bench_201_space
+
+    with pytest.raises(InputError, match="study_name"):
+        create_study(nb201_space(), study_name=["x"])  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="mapping of names to directions"):
+        create_study(nb201_space(), objectives=[("a", "minimize")])  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="registered name"):
+        create_study(nb201_space(), scheduler=5)  # type: ignore[arg-type]
+    study = create_study(jahs_bench_201_space(), searcher="random")
+    for bad in ("10", True):
+        with pytest.raises(InvalidConfigError, match="not a number"):
+            study.ask(fidelity={"epoch": bad})
