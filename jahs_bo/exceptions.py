@@ -48,6 +48,10 @@ class StorageError(JahsBOError):
     """The storage backend cannot be opened, read or written."""
 
 
+class CorruptStudyError(StorageError):
+    """A stored study is damaged or tampered with; the message names the file and what is wrong."""
+
+
 class StorageNotFoundError(StorageError, InputError):
     """A storage that must exist (to load a study from it) does not, or its directory is missing."""
 

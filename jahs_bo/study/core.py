@@ -331,6 +331,10 @@ class Study:
             TrialStateError: The trial was told already.
         """
         trial_id = self._own_trial_id(trial)
+        if error is not None and not isinstance(error, str):
+            raise InputError(
+                f"error={error!r} must be a string (the reason the trial failed) or None"
+            )
         try:
             state = TrialState(state)
         except ValueError:
@@ -383,10 +387,23 @@ class Study:
             raise TrialNotFoundError(
                 f"expected a Trial or a trial_id, got {type(trial).__name__} {trial!r}"
             )
+        if not 0 <= trial_id < 2**63:
+            raise TrialNotFoundError(
+                f"trial id {trial_id} is not a trial of study {self.study_name!r}; pass the "
+                "Trial that ask() returned"
+            )
         if self._storage.get_trial_study_id(trial_id) != self.study_id:
             raise TrialNotFoundError(
                 f"trial id {trial_id} belongs to another study than {self.study_name!r}"
             )
+        if isinstance(trial, Trial):
+            stored = self._storage.get_trial(trial_id)
+            if stored.number != trial.number or stored.config != trial.config:
+                raise TrialNotFoundError(
+                    f"trial {trial.number} (id {trial_id}) was not asked from study "
+                    f"{self.study_name!r} in {self._storage!r} (another study or file has a "
+                    "trial with that id); tell each study the trials its own ask() returned"
+                )
         return trial_id
 
     def report(self, trial: Trial | int, step: int, value: float) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jahs_bo.exceptions import DuplicateStudyError, InputError
+from jahs_bo.exceptions import CorruptStudyError, DuplicateStudyError, InputError, JahsBOError
 from jahs_bo.multiobjective import OutcomeConstraint, as_constraints
 from jahs_bo.searchers import Searcher, available_searchers, make_searcher
 from jahs_bo.spaces import SearchSpace
@@ -301,6 +301,24 @@ def _check_same(study: Study, space: SearchSpace, dirs: tuple[Direction, ...], s
         )
 
 
+def _stored_space(text: Any, storage: Storage, study_name: str) -> SearchSpace:
+    """The study's space from its stored JSON text (never a path: a stored file is data)."""
+    where = f"study {study_name!r} in {storage!r}"
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
+        raise CorruptStudyError(
+            f"{where} has a damaged search space (stored value {str(text)[:60]!r} is not a "
+            "JSON object); restore the file from a backup or recreate the study"
+        )
+    try:
+        return SearchSpace.from_json(text)
+    except JahsBOError as exc:
+        raise CorruptStudyError(f"{where} has a damaged search space: {exc}") from None
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise CorruptStudyError(
+            f"{where} has a damaged search space ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def load_study(
     study_name: str,
     storage: str | os.PathLike[str] | Storage,
@@ -325,7 +343,7 @@ def load_study(
         raise InputError("load_study needs the storage holding the study, e.g. 'study.db'")
     storage = get_storage(storage, must_exist=True)
     info = storage.get_study(study_name)
-    space = SearchSpace.from_json(info.space_json)
+    space = _stored_space(info.space_json, storage, study_name)
     if searcher is None:
         if not info.searcher_name:
             raise InputError(

@@ -144,3 +144,34 @@ def test_arguments_of_the_wrong_type_get_clear_errors() -> None:
     for bad in ("10", True):
         with pytest.raises(InvalidConfigError, match="not a number"):
             study.ask(fidelity={"epoch": bad})
+
+
+def test_trials_of_another_study_and_bad_errors_are_refused(tmp_path: Path) -> None:
+    from jahs_bo.exceptions import TrialNotFoundError
+
+    a = create_study(nb201_space(), storage=tmp_path / "a.db", searcher="random", seed=0)
+    b = create_study(nb201_space(), storage=tmp_path / "b.db", searcher="random", seed=1)
+    ta, tb = a.ask(), b.ask()
+    assert ta.trial_id == tb.trial_id  # same id, other file
+    with pytest.raises(TrialNotFoundError, match="not asked from study"):
+        a.tell(tb, 1.0)
+    with pytest.raises(TrialNotFoundError, match="not a trial"):
+        a.tell(2**70, 1.0)
+    with pytest.raises(InputError, match="error="):
+        a.tell(ta, state="failed", error=123)  # type: ignore[arg-type]
+    assert a.tell(ta, 1.0).values == (1.0,)
+
+
+def test_a_stored_space_is_data_never_a_path(tmp_path: Path) -> None:
+    import sqlite3
+
+    from jahs_bo.exceptions import CorruptStudyError
+
+    db = tmp_path / "s.db"
+    create_study(nb201_space(), storage=db, study_name="s", searcher="random")
+    other = tmp_path / "other.json"
+    nb201_space().to_json(str(other))
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE studies SET space_json = ?", (str(other),))
+    with pytest.raises(CorruptStudyError, match="not a JSON object"):
+        load_study("s", db)
