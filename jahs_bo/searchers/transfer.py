@@ -19,8 +19,9 @@ The searcher is stateless over the study: every fine-tuning starts from the chec
 (no warm start from the previous suggestion), so a study reloaded with
 :func:`~jahs_bo.study.load_study` proposes exactly what an uninterrupted one would. Searcher
 options are stored with the study as JSON: ``meta`` is a path (relative paths are resolved
-against the working directory of the process that loads the study) and ``dataset`` samples are
-given as lists, ``[X_rows, y]``, or as a mapping ``{"X": ..., "y": ...}``.
+against the working directory of the process that loads the study; ``jahs-bo run --meta``
+stores an absolute path) and ``dataset`` samples ``(X, y)`` (numpy arrays are stored as nested
+lists, which the searcher reads back as the same samples).
 
 Example:
     >>> study = jahs_bo.create_study(
@@ -104,7 +105,7 @@ class TransferSearcher(GPSearcher):
         meta: Directory of a checkpoint written by :meth:`MetaModel.save` (a path, so that the
             option is stored with the study and ``load_study`` reloads it).
         dataset: Samples of the target dataset, ``(X, y)`` with ``X`` of shape ``m x p`` and
-            ``y`` of shape ``m`` (lists keep the study's options JSON-storable), or ``None``.
+            ``y`` of shape ``m`` (arrays or nested lists), or ``None``.
         n_init: Zero-shot suggestions before the first model-based one.
         n_candidates: Random configurations the meta-model ranks for each zero-shot suggestion.
         fine_tune_steps: Adam steps of each fit's fine-tuning (early stopping may end it sooner).

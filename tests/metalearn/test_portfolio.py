@@ -73,7 +73,7 @@ def source_studies() -> list[Study]:
     return out
 
 
-@pytest.mark.parametrize("scheduler", [None, "hyperband"])
+@pytest.mark.parametrize("scheduler", [None, "hyperband", "bohb", "asha"])
 def test_warm_started_study_evaluates_the_portfolio_first_and_after_reload(
     source_studies, scheduler, tmp_path: Path
 ):

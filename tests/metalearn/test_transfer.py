@@ -125,16 +125,16 @@ def test_model_based_suggestions_use_the_meta_model(space, checkpoint):
     assert study.searcher.states == {}  # no warm start kept between suggestions
 
 
-def test_dataset_samples_as_lists_are_stored_and_restored(space, checkpoint, tmp_path: Path):
+def test_dataset_samples_are_stored_and_restored(space, checkpoint, tmp_path: Path):
     rng = np.random.default_rng(0)
-    dataset = [rng.standard_normal((20, 3)).tolist(), rng.integers(0, 2, 20).tolist()]
+    dataset = (rng.standard_normal((20, 3)), rng.integers(0, 2, 20))
     db = tmp_path / "d.db"
     study = make(
         space, checkpoint, seed=2, storage=db, study_name="d", options={"dataset": dataset}
     )
     drive(study, 5)
     again = load_study("d", db)
-    assert again.searcher.dataset == dataset
+    assert again.searcher.dataset == [dataset[0].tolist(), dataset[1].tolist()]  # JSON lists
     drive(again, 6)
 
 
