@@ -166,3 +166,25 @@ def test_transfer_beats_the_plain_gp_at_five_evaluations(space, checkpoint):
                 study.tell(t, target(t.config, t.fidelity))
             best[name].append(study.best_value)
     assert np.mean(best["transfer"]) > np.mean(best["gp"]) + 1.0, best
+
+
+def test_transfer_beats_the_plain_gp_at_ten_evaluations_with_model_based_steps(space, checkpoint):
+    """Best value after 10 evaluations, both with ``n_init=3`` (7 model-based steps), 3 seeds.
+
+    Measured over seeds 0-5: transfer 6.53-7.18 (mean 6.80), GP 3.60-6.13 (mean 5.39).
+    """
+    best: dict[str, list[float]] = {"transfer": [], "gp": []}
+    small = {"n_init": 3, "n_random": 32, "n_neighbours": 8, "local_rounds": 1}
+    for seed in range(3):
+        for name in best:
+            options = {**small, "fit_maxiter": 30}
+            if name == "transfer":
+                options.update(meta=checkpoint, n_candidates=FAST["n_candidates"])
+            study = create_study(
+                space, direction="maximize", searcher=name, searcher_options=options, seed=seed
+            )
+            for _ in range(10):
+                t = study.ask()
+                study.tell(t, target(t.config, t.fidelity))
+            best[name].append(study.best_value)
+    assert np.mean(best["transfer"]) > np.mean(best["gp"]) + 0.5, best
