@@ -148,6 +148,8 @@ class TransferSearcher(GPSearcher):
             )
         if n_candidates < 1:
             raise InputError(f"n_candidates must be >= 1, got {n_candidates}")
+        if tune not in ("gp", "heads", "all"):
+            raise InputError(f"tune must be one of ['all', 'gp', 'heads'], got {tune!r}")
         if fine_tune_steps < 0:
             raise InputError(f"fine_tune_steps must be >= 0, got {fine_tune_steps}")
         from jahs_bo.metalearn import load

@@ -143,6 +143,10 @@ def test_checkpoint_for_another_space_or_no_checkpoint_is_refused(checkpoint, tm
         make(make_space(lr_upper=0.5), checkpoint)
     with pytest.raises(InputError, match=r"searcher_options=\{'meta': "):
         create_study(make_space(), searcher="transfer")
+    with pytest.raises(InputError, match="tune must be one of"):
+        make(make_space(), checkpoint, options={"tune": "everything"})
+    with pytest.raises(InputError, match="dataset must be a pair"):
+        make(make_space(), checkpoint, options={"dataset": 3})
     with pytest.raises(InputError, match="builds its model_factory"):
         make(make_space(), checkpoint, options={"model_factory": object()})
 
