@@ -8,6 +8,8 @@
     jahs-bo best   --storage study.db [--study-name NAME] [--json]
     jahs-bo export --storage study.db --format csv|json [--output trials.csv]
     jahs-bo plot   --storage study.db [--output-dir plots/]
+    jahs-bo metatrain --space space.json --from a.db --from b.db --out DIR [--steps 1500]
+    jahs-bo run ... --meta DIR        # searcher "transfer" with that meta-model
 
 ``--space`` is a JSON file (``SearchSpace.to_json()`` output, or a ConfigSpace JSON file) or a
 factory ``module:function`` / ``path/to/file.py:function`` returning a ``SearchSpace``.
@@ -154,13 +156,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     directions, objectives = _directions(args)
     storage = get_storage(args.storage, create_dirs=args.mkdir)
     name = args.study_name or args.target.rpartition(":")[2]
+    searcher, searcher_options = args.searcher, None
+    if args.meta is not None:
+        if searcher not in (None, "transfer"):
+            raise CLIError(f"--meta uses searcher 'transfer'; drop --searcher {searcher}")
+        searcher, searcher_options = "transfer", {"meta": str(Path(args.meta).resolve())}
     study = open_study(
         space,
         storage=storage,
         study_name=name,
         directions=directions,
         objectives=objectives,
-        searcher=args.searcher,
+        searcher=searcher,
+        searcher_options=searcher_options,
         scheduler=args.scheduler,
         seed=args.seed,
         constraints=args.constraint,
@@ -182,6 +190,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     _print_summary(study)
+    return EXIT_OK
+
+
+def cmd_metatrain(args: argparse.Namespace) -> int:
+    """Meta-train on every study in the ``--from`` files (one source task per study)."""
+    from jahs_bo.metalearn import TaskData, meta_train
+    from jahs_bo.storage import get_storage
+    from jahs_bo.study import load_study
+
+    space = load_space(args.space)
+    sources = []
+    for spec in args.sources:
+        storage = get_storage(spec, must_exist=True)
+        for info in storage.list_studies():
+            study = load_study(info.name, storage, searcher="random")
+            if study.space != space:
+                raise CLIError(
+                    f"study {info.name!r} in {spec!r} has another search space than "
+                    f"{args.space!r}; meta-train on studies of one space"
+                )
+            sources.append(TaskData.from_study(study, name=f"{Path(spec).stem}:{info.name}"))
+    if len(sources) < 2:
+        raise CLIError(
+            f"meta-training needs at least 2 source studies, found {len(sources)} in "
+            f"{args.sources}; pass more --from files"
+        )
+    meta = meta_train(
+        space, sources, seed=args.seed, steps=args.steps, progress=not args.no_progress
+    )
+    meta.save(args.out)
+    print(f"meta-model of {len(sources)} source studies written to {args.out}")
     return EXIT_OK
 
 
@@ -378,9 +417,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="outcome constraint, repeatable: an objective name or index, or a user attribute "
         "the function sets with ctx.set_user_attr (e.g. 'latency_ms <= 10')",
     )
+    run.add_argument(
+        "--meta",
+        default=None,
+        help="meta-model directory (jahs-bo metatrain --out): use searcher 'transfer'",
+    )
     run.add_argument("--timeout-per-trial", type=float, default=None, help="seconds")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")
     run.set_defaults(func=cmd_run)
+
+    metatrain = sub.add_parser(
+        "metatrain", help="meta-train a transfer model on finished studies of one space"
+    )
+    metatrain.add_argument("--space", required=True, help="space JSON file or module:factory")
+    metatrain.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        help="SQLite file of source studies, repeatable (each study is one source task)",
+    )
+    metatrain.add_argument("--out", required=True, help="checkpoint directory to write")
+    metatrain.add_argument("--steps", type=int, default=1500, help="Adam steps")
+    metatrain.add_argument("--seed", type=int, default=0)
+    metatrain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    metatrain.set_defaults(func=cmd_metatrain)
 
     status = sub.add_parser("status", help="trial counts and the best value")
     storage_args(status)

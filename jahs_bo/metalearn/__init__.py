@@ -16,6 +16,12 @@ Example:
     >>> top = meta.initial_design(candidates, n=10)          # zero-shot
     >>> tuned = metalearn.fine_tune(meta, configs_new, values_new, steps=50)
 
+In a study: ``create_study(space, searcher="transfer", searcher_options={"meta": "nb201-meta"})``
+(:mod:`jahs_bo.searchers.transfer`: the zero-shot best configurations first, then the GP
+searcher with this model as its surrogate). Without a model, ``portfolio_configs(space,
+sources)`` is a greedy complementary portfolio of the sources' best configurations
+(``create_study(..., warm_start=sources)`` evaluates it first).
+
 Names are imported lazily: ``import jahs_bo.metalearn`` does not import torch or
 torch_geometric; the first use of a model class does.
 """
@@ -41,6 +47,8 @@ _LAZY = {
     "DatasetEncoder": "jahs_bo.metalearn.encoders",
     "SetTransformer": "jahs_bo.metalearn.encoders",
     "InputLayout": "jahs_bo.metalearn.encoders",
+    "greedy_portfolio": "jahs_bo.metalearn.portfolio",
+    "portfolio_configs": "jahs_bo.metalearn.portfolio",
 }
 
 __all__ = sorted(_LAZY)

@@ -86,7 +86,10 @@ class Searcher(ABC):
 
 _SEARCHERS: dict[str, Callable[..., Searcher]] = {}
 #: Searchers whose module is imported on first use (they pull in torch and botorch).
-_LAZY_SEARCHERS: dict[str, str] = {"gp": "jahs_bo.searchers.gp"}
+_LAZY_SEARCHERS: dict[str, str] = {
+    "gp": "jahs_bo.searchers.gp",
+    "transfer": "jahs_bo.searchers.transfer",
+}
 
 
 def _load(name: str) -> None:

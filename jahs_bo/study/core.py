@@ -58,6 +58,9 @@ ObjectiveValues = float | Sequence[float] | Mapping[str, float]
 
 _OBJECTIVE_NAMES = "objective_names"
 _CONSTRAINTS = "constraints"
+#: ``system_attrs`` of a warm-started study: the portfolio's configurations, evaluated first;
+#: and of each trial that evaluates one: its index in the portfolio.
+WARM_START = "warm_start"
 _MAX_ASK_RETRIES = 100
 #: A lost trial is re-run at most this many times (a re-run that is lost again counts).
 MAX_RERUNS = 3
@@ -275,6 +278,9 @@ class Study:
         rng = self.rng(number)
         if config is not None:
             return TrialPlan(config, fidelity or self.space.max_fidelity())
+        warm = self._warm_start(finished, pending, fidelity)
+        if warm is not None:
+            return warm
         request = self.scheduler.next_trial(finished, pending, rng)
         return TrialPlan(
             config=dict(request.config),
@@ -282,6 +288,34 @@ class Study:
             parent_id=request.parent_id,
             system_attrs=dict(request.system_attrs or {}),
         )
+
+    def _warm_start(
+        self, finished: list[Trial], pending: list[Trial], fidelity: FidelityValues | None
+    ) -> TrialPlan | None:
+        """The next configuration of the warm-start portfolio not in the study yet, or ``None``.
+
+        Portfolio trials run at the full fidelity (or ``fidelity``) even under a bracket
+        scheduler, like configurations given to ``ask(config=...)``: the scheduler does not
+        place them in its brackets, and its searcher models them as full-fidelity trials.
+        A portfolio configuration already in the study (evaluated, pending or failed) is skipped.
+        """
+        portfolio = self._info.system_attrs.get(WARM_START)
+        if not portfolio:
+            return None
+        trials = [*finished, *pending]
+        marked = {t.system_attrs.get(WARM_START) for t in trials}
+        left = [i for i in range(len(portfolio)) if i not in marked]
+        if not left:
+            return None
+        keys = {self.space.config_key(t.config) for t in trials}
+        for i in left:
+            if self.space.config_key(portfolio[i]) not in keys:
+                return TrialPlan(
+                    dict(portfolio[i]),
+                    fidelity or self.space.max_fidelity(),
+                    system_attrs={WARM_START: i},
+                )
+        return None
 
     @staticmethod
     def _rerun(trials: Sequence[Trial]) -> TrialPlan | None:

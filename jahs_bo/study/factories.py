@@ -19,7 +19,7 @@ from jahs_bo.multiobjective import OutcomeConstraint, as_constraints
 from jahs_bo.searchers import Searcher, available_searchers, make_searcher
 from jahs_bo.spaces import SearchSpace
 from jahs_bo.storage import Storage, get_storage
-from jahs_bo.study.core import _CONSTRAINTS, _OBJECTIVE_NAMES, SchedulerHook, Study
+from jahs_bo.study.core import _CONSTRAINTS, _OBJECTIVE_NAMES, WARM_START, SchedulerHook, Study
 from jahs_bo.types import Direction
 
 if TYPE_CHECKING:
@@ -169,6 +169,8 @@ def create_study(
     user_attrs: Mapping[str, Any] | None = None,
     constraints: Sequence[str | OutcomeConstraint] | str | OutcomeConstraint | None = None,
     create_dirs: bool = False,
+    warm_start: Sequence[Any] | None = None,
+    warm_start_size: int = 5,
 ) -> Study:
     """Create a study (or load it, with ``load_if_exists=True``).
 
@@ -201,6 +203,12 @@ def create_study(
             :attr:`Study.best_trials` only return feasible trials (see there for the case where
             none is feasible). The GP searcher fits one model per constrained metric; random
             search ignores them; evolution ranks by constrained domination.
+        warm_start: Source tasks on the same space (studies, or ``metalearn.TaskData``): the
+            first trials evaluate a greedy complementary portfolio of their best
+            configurations (:func:`jahs_bo.metalearn.portfolio.portfolio_configs`), stored
+            with the study, at the full fidelity (also under a bracket scheduler); then the
+            searcher continues. Ignored when an existing study is loaded.
+        warm_start_size: Configurations in that portfolio.
 
     Raises:
         DuplicateStudyError: The name exists and ``load_if_exists`` is false.
@@ -227,6 +235,10 @@ def create_study(
     if sched is not None:
         system_attrs[_SCHEDULER] = scheduler if isinstance(scheduler, str) else ""
         system_attrs[_SCHEDULER_OPTIONS] = sched_options
+    if warm_start is not None:
+        from jahs_bo.metalearn.portfolio import portfolio_configs
+
+        system_attrs[WARM_START] = portfolio_configs(space, warm_start, warm_start_size)
     try:
         storage.create_study(
             study_name,
