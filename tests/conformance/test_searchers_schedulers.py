@@ -8,7 +8,11 @@ failures, pending trials, resume after reload from SQLite, seeds, and lost trial
 
 from __future__ import annotations
 
+import atexit
+import functools
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import ConfigSpace as CS
@@ -30,6 +34,54 @@ IDS = [f"{s}-{h or 'none'}" for s, h in CASES]
 N = 10
 
 
+@functools.cache
+def meta_checkpoint() -> str:
+    """A tiny meta-model of ``space()`` for searcher="transfer", trained once per session."""
+    import numpy as np
+
+    from jahs_bo.metalearn import MetaConfig, TaskData, meta_train
+
+    sp = space()
+    tasks = []
+    for k in range(2):
+        rng = np.random.default_rng(k)
+        configs = sp.sample_many(40, rng)
+        full = sp.max_fidelity()
+        tasks.append(
+            TaskData(
+                configs, [value(c, full) + k for c in configs], name=f"t{k}", direction="minimize"
+            )
+        )
+    small = {
+        "gnn_hidden": 8,
+        "gnn_layers": 1,
+        "gnn_out": 4,
+        "hp_hidden": 8,
+        "embed_dim": 4,
+        "kernel_dim": 2,
+        "task_dim": 2,
+        "set_dim": 8,
+        "set_heads": 2,
+        "set_blocks": 1,
+        "proj_dim": 4,
+    }
+    meta = meta_train(
+        sp,
+        tasks,
+        seed=0,
+        steps=10,
+        batch_size=16,
+        context_max=8,
+        config=MetaConfig(**small),
+        progress=False,
+    )
+    root = tempfile.mkdtemp(prefix="jahs-conformance-meta-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    path = Path(root) / "meta"
+    meta.save(path)
+    return str(path)
+
+
 def space() -> SearchSpace:
     cs = CS.ConfigurationSpace(name="conf", seed=0)
     cs.add(CS.Float("lr", (1e-4, 1e-1), log=True), CS.Categorical("act", ["relu", "mish"]))
@@ -48,7 +100,11 @@ def make(searcher: str, scheduler: str | None, seed: int = 0, **kwargs) -> Study
     return create_study(
         space(),
         searcher=searcher,
-        searcher_options=OPTIONS.get(searcher),
+        searcher_options=(
+            {**OPTIONS["gp"], "n_candidates": 32, "meta": meta_checkpoint()}
+            if searcher == "transfer"
+            else OPTIONS.get(searcher)
+        ),
         scheduler=scheduler,
         seed=seed,
         **kwargs,
@@ -135,7 +191,7 @@ def test_resume_after_reload_continues_the_study(
     drive(again, N + 1)
     trials = again.trials
     assert [t.number for t in trials] == list(range(N + 1))
-    if searcher != "gp":
+    if searcher != "gp":  # "transfer" fine-tunes from the checkpoint at every fit: stateless
         # Stateless searchers continue exactly as a study that was never interrupted (the GP
         # warm-starts its fits from the last ask in one process, so a reloaded one fits anew).
         ref = make(searcher, scheduler, seed=5)
