@@ -401,7 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="benchmarks/results/runs", help="output folder")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 2 seeds x 10 evaluations")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 2 seeds x 10 evaluations (alone: NB201, NB201-MF and LCBench with "
+        "random, gp and bohb)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo runs whose CSV exists")
     parser.add_argument("--list", action="store_true", help="list problems and optimizers")
     args = parser.parse_args(argv)
@@ -411,8 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, kind in sorted(available_optimizers().items()):
             print(f"optimizer {name} ({kind})")
         return 0
+    if args.quick:  # a smoke run of every kind of problem with the engine's own optimizers
+        args.problem = args.problem or "nb201/cifar10,nb201-mf/cifar10,lcbench/7593"
+        args.optimizer = args.optimizer or "random,gp,bohb"
     if not args.problem or not args.optimizer:
-        parser.error("--problem and --optimizer are required (or --list)")
+        parser.error("--problem and --optimizer are required (or --list, or --quick)")
     seeds = parse_seeds(args.seeds)
     budget = args.budget
     if args.quick:
