@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
+
+#: Largest absolute value of a fidelity bound (checked before any arithmetic on it).
+MAX_BOUND = 1e15
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,16 @@ class Fidelity:
                 raise InvalidSpaceError(
                     f"fidelity {name!r} needs lower and upper bounds, or a list of values"
                 )
+            for bound in (lower, upper):
+                if isinstance(bound, (bool, str, bytes)) or not isinstance(bound, numbers.Real):
+                    raise InvalidSpaceError(
+                        f"fidelity {name!r}: bound {bound!r} is not a number; pass numbers"
+                    )
+                if abs(float(bound)) > MAX_BOUND:
+                    raise InvalidSpaceError(
+                        f"fidelity {name!r}: bound {bound!r} is beyond +-{MAX_BOUND:g}; a fidelity "
+                        "is an amount of training (epochs, a fraction, a resolution)"
+                    )
             if not (math.isfinite(lower) and math.isfinite(upper)) or upper < lower:
                 raise InvalidSpaceError(
                     f"fidelity {name!r}: bounds ({lower}, {upper}) must be finite with "

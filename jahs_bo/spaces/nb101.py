@@ -47,6 +47,11 @@ def _format_nb101(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> str
     return rows + "|" + ",".join(labels)
 
 
+#: Bounds of NB101Cell's size (NAS-Bench-101: 7 nodes, 9 edges), checked before any work.
+MAX_NODES = 9
+MAX_EDGES = MAX_NODES * (MAX_NODES - 1) // 2
+
+
 @register_domain
 class NB101Cell(ArchitectureDomain):
     """A NAS-Bench-101-style cell: a DAG whose nodes carry operations.
@@ -68,10 +73,16 @@ class NB101Cell(ArchitectureDomain):
         self, ops: Sequence[str] = NB101_OPS, max_nodes: int = 7, max_edges: int = 9
     ) -> None:
         self.ops = check_op_names(ops, "|,.", "NB101Cell")
-        for name, val, low in (("max_nodes", max_nodes, 2), ("max_edges", max_edges, 1)):
-            if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < low:
+        limits = (("max_nodes", max_nodes, 2, MAX_NODES), ("max_edges", max_edges, 1, MAX_EDGES))
+        for name, val, low, high in limits:
+            if (
+                isinstance(val, bool)
+                or not isinstance(val, (int, np.integer))
+                or not (low <= val <= high)
+            ):
                 raise InvalidSpaceError(
-                    f"NB101Cell: {name} must be an integer >= {low}, got {val!r}"
+                    f"NB101Cell: {name} must be an integer in [{low}, {high}], got {val!r} "
+                    "(canonical forms enumerate node orders, which grow factorially)"
                 )
         self.max_nodes = int(max_nodes)
         self.max_edges = int(max_edges)

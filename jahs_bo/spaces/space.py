@@ -11,6 +11,7 @@ log scales are ConfigSpace's, never reimplemented here.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -329,10 +330,16 @@ class SearchSpace:
             raise InvalidSpaceError(
                 f"malformed hyperparameters in the space description: {e}"
             ) from None
+        archs, fids = data.get("architectures", {}), data.get("fidelities", [])
+        if not isinstance(archs, Mapping) or not isinstance(fids, list):
+            raise InvalidSpaceError(
+                f'search space description: "architectures" must be an object and "fidelities" '
+                f"a list, got {type(archs).__name__} and {type(fids).__name__}"
+            )
         return cls(
             hps,
-            {k: domain_from_dict(d) for k, d in data.get("architectures", {}).items()},
-            [Fidelity.from_dict(f) for f in data.get("fidelities", [])],
+            {k: domain_from_dict(d) for k, d in archs.items()},
+            [Fidelity.from_dict(f) for f in fids],
             name=data.get("name", "space"),
         )
 
@@ -347,6 +354,12 @@ class SearchSpace:
     @classmethod
     def from_json(cls, text_or_path: str) -> SearchSpace:
         """Inverse of :meth:`to_json`; accepts the JSON text or a path to a file holding it."""
+        if not isinstance(text_or_path, (str, os.PathLike)):
+            raise InvalidSpaceError(
+                f"SearchSpace.from_json takes JSON text or a file path, got "
+                f"{type(text_or_path).__name__} {text_or_path!r}"
+            )
+        text_or_path = os.fspath(text_or_path)
         text = text_or_path
         if not text_or_path.lstrip().startswith("{"):
             try:
@@ -360,6 +373,8 @@ class SearchSpace:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise InvalidSpaceError(f"search space JSON is malformed: {e}") from None
+        except RecursionError:
+            raise InvalidSpaceError("search space JSON is nested too deeply") from None
         return cls.from_dict(data)
 
     def __eq__(self, other: object) -> bool:

@@ -230,3 +230,25 @@ def test_property_sample_validate_mutate(seed):
     child = space.mutate(cfg, rng)
     assert space.validate(child) == child
     assert SearchSpace.from_json(space.to_json()).validate(child) == child
+
+
+def test_bad_space_descriptions_get_invalid_space_errors() -> None:
+    import json
+
+    from jahs_bo.exceptions import InvalidSpaceError
+    from jahs_bo.spaces import Fidelity, NB101Cell, SearchSpace, nb201_space
+
+    d = json.loads(nb201_space().to_json())
+    with pytest.raises(InvalidSpaceError, match='"architectures" must be an object'):
+        SearchSpace.from_dict({**d, "architectures": True})
+    with pytest.raises(InvalidSpaceError, match="JSON text or a file path"):
+        SearchSpace.from_json(None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSpaceError, match="beyond"):
+        Fidelity("epochs", 1, 10**40, integer=True)
+    with pytest.raises(InvalidSpaceError, match="not a number"):
+        Fidelity("epochs", "1", 9)  # type: ignore[arg-type]
+    with pytest.raises(InvalidSpaceError, match=r"max_nodes must be an integer in \[2, 9\]"):
+        NB101Cell(max_nodes=10**6)
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    with pytest.raises(InvalidSpaceError, match="nested too deeply"):
+        SearchSpace.from_json(deep)
