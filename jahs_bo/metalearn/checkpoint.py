@@ -165,7 +165,8 @@ def load(path: str | Path, space: Any = None) -> Any:
             space that differs from the one it was trained on (the message names the
             differences).
     """
-    from jahs_bo.metalearn.model import MetaConfig, MetaModel, MetaNet
+    from jahs_bo.metalearn.model import MetaModel
+    from jahs_bo.metalearn.net import MetaConfig, MetaNet
     from jahs_bo.spaces import SearchSpace
 
     meta = read_metadata(path)

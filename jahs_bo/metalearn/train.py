@@ -16,7 +16,9 @@ import numpy as np
 import torch
 
 from jahs_bo.exceptions import InputError
-from jahs_bo.metalearn.model import MetaConfig, MetaModel, _BatchLoss, exact_settings
+from jahs_bo.metalearn.likelihood import _BatchLoss
+from jahs_bo.metalearn.model import MetaModel
+from jahs_bo.metalearn.net import MetaConfig, exact_settings
 from jahs_bo.metalearn.tasks import TaskData, as_task
 
 

@@ -207,7 +207,7 @@ def test_dataset_samples_flow_through_training_prediction_and_factory(space, sou
 
 
 def test_unique_rows_matches_torch_unique():
-    from jahs_bo.metalearn.model import unique_rows
+    from jahs_bo.metalearn.net import unique_rows
 
     rng = np.random.default_rng(0)
     X = torch.from_numpy(rng.integers(0, 4, size=(500, 3)).astype(float))

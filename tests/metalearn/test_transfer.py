@@ -116,7 +116,7 @@ def test_runs_under_schedulers_with_pending_trials_and_resumes_on_sqlite(
 def test_model_based_suggestions_use_the_meta_model(space, checkpoint):
     from botorch.models import SingleTaskGP
 
-    from jahs_bo.metalearn.model import DeepKernel
+    from jahs_bo.metalearn.net import DeepKernel
 
     study = make(space, checkpoint, seed=1)
     drive(study, 6)
