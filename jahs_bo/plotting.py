@@ -61,14 +61,9 @@ def _primary_fidelity(trials: Sequence[Trial]) -> str | None:
 def _at_full(study: Any, trials: Sequence[Trial]) -> list[Trial]:
     """Complete trials at the highest fidelity reached (the study's one incumbent rule,
     :mod:`jahs_bo.study.incumbent`)."""
-    from jahs_bo.study.incumbent import fidelity_level
+    from jahs_bo.study.incumbent import at_highest_fidelity
 
-    done = _complete(trials)
-    if not done:
-        return []
-    levels = [fidelity_level(study.space, t.fidelity) for t in done]
-    top = max(levels)
-    return [t for t, lv in zip(done, levels) if math.isclose(lv, top, abs_tol=1e-9)]
+    return at_highest_fidelity(_complete(trials), study.space)
 
 
 def plot_incumbent(study: Any, path: str | Path, objective: int = 0) -> Path:

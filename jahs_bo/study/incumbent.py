@@ -30,7 +30,7 @@ from jahs_bo.types import Direction, FidelityValues, Trial, TrialState
 if TYPE_CHECKING:
     from jahs_bo.spaces.space import SearchSpace
 
-__all__ = ["Incumbent", "fidelity_level", "format_fidelity", "incumbent"]
+__all__ = ["Incumbent", "at_highest_fidelity", "fidelity_level", "format_fidelity", "incumbent"]
 
 
 def fidelity_level(space: SearchSpace, fidelity: Mapping[str, float]) -> float:
@@ -47,6 +47,15 @@ def fidelity_level(space: SearchSpace, fidelity: Mapping[str, float]) -> float:
             return 0.0
         parts.append(fid.normalize(float(fidelity[name])))
     return float(np.mean(parts))
+
+
+def at_highest_fidelity(trials: Sequence[Trial], space: SearchSpace) -> list[Trial]:
+    """The trials at the highest :func:`fidelity_level` among ``trials`` (in their order)."""
+    if not trials:
+        return []
+    levels = [fidelity_level(space, t.fidelity) for t in trials]
+    top = max(levels)
+    return [t for t, lv in zip(trials, levels) if math.isclose(lv, top, abs_tol=1e-9)]
 
 
 def format_fidelity(fidelity: Mapping[str, float]) -> str:
@@ -109,11 +118,9 @@ def incumbent(
     ]
     if not complete:
         return _NONE
-    levels = [fidelity_level(space, t.fidelity) for t in complete]
-    top = max(levels)
-    at_top = [t for t, lv in zip(complete, levels) if math.isclose(lv, top, abs_tol=1e-9)]
+    at_top = at_highest_fidelity(complete, space)
     fidelity = dict(at_top[-1].fidelity)
-    at_max = math.isclose(top, 1.0, abs_tol=1e-9)
+    at_max = math.isclose(fidelity_level(space, fidelity), 1.0, abs_tol=1e-9)
     front = tuple(pareto_front(at_top, directions, constraints))
     best: Trial | None = None
     feasible = bool(front)
