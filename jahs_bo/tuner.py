@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jahs_bo.exceptions import InputError
 from jahs_bo.study.objective import (
     ObjectiveLoadError,
     TrialContext,
@@ -58,7 +59,7 @@ def tune(
     space: SearchSpace,
     *,
     n_trials: int,
-    n_workers: int = 1,
+    n_workers: int | None = None,
     storage: str | os.PathLike[str] | None = None,
     study_name: str | None = None,
     directions: Sequence[str] | None = None,
@@ -74,6 +75,9 @@ def tune(
     progress: Any = None,
     catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
     enqueue: Sequence[Config | tuple[Config, FidelityValues | None]] = (),
+    executor: Any = None,
+    ray_address: str | None = None,
+    resources_per_trial: Mapping[str, float] | None = None,
     **study_kwargs: Any,
 ) -> Study:
     """Create or resume a study and run ``objective(config, ctx)`` until it holds ``n_trials``.
@@ -84,7 +88,9 @@ def tune(
         space: The search space.
         n_trials: Finished trials the study should hold when this returns (lost ones do not
             count), so the same call resumes an interrupted search.
-        n_workers: Local worker processes running trials in parallel.
+        n_workers: Trials running in parallel: local worker processes (default one, in this
+            process), or at most this many Ray tasks with ``executor="ray"`` (default: as many
+            as the cluster's resources hold).
         storage: A SQLite file (``"study.db"`` or ``"sqlite:///study.db"``) for a persistent,
             resumable study; ``None`` keeps it in memory. Its directory must exist unless
             ``create_dirs=True`` is passed.
@@ -104,6 +110,13 @@ def tune(
         progress: ``None`` (live display on a terminal), ``True``, ``False`` or an object.
         catch: Exceptions of the objective that do not stop the search.
         enqueue: Configurations to evaluate first (see :func:`jahs_bo.study.optimize.optimize`).
+        executor: ``None`` (this machine) or ``"ray"``: each trial runs as a Ray task on the
+            cluster at ``ray_address`` (:mod:`jahs_bo.study.ray_executor`); the calling process
+            keeps the study and asks the searcher. Needs ``pip install "jahs-bo[ray]"``.
+        ray_address: ``"auto"``, ``"HOST:PORT"`` of a Ray head, or ``None`` (``RAY_ADDRESS``,
+            else a new local Ray instance). Only with ``executor="ray"``.
+        resources_per_trial: Ray resources one trial holds, e.g. ``{"cpu": 4, "gpu": 1}``
+            (default one CPU). Only with ``executor="ray"``.
         **study_kwargs: Passed on to :func:`jahs_bo.create_study` (``constraints``,
             ``searcher_options``, ``create_dirs``, ...).
 
@@ -113,6 +126,20 @@ def tune(
     Raises:
         KeyboardInterrupt: After Ctrl-C, once the running trials are recorded as lost.
     """
+    if executor == "ray":
+        from jahs_bo.study.ray_executor import RayExecutor
+
+        executor = RayExecutor(
+            address=ray_address,
+            resources_per_trial=resources_per_trial,
+            max_concurrent=n_workers,
+            timeout_per_trial=timeout_per_trial,
+        )
+    elif ray_address is not None or resources_per_trial is not None:
+        raise InputError(
+            f"ray_address={ray_address!r} and resources_per_trial={resources_per_trial!r} "
+            "apply to Ray only; pass executor='ray' as well"
+        )
     study = open_study(
         space,
         storage=storage,
@@ -136,6 +163,7 @@ def tune(
         threads_per_worker=threads_per_worker,
         checkpoint_root=checkpoint_root,
         enqueue=enqueue,
+        executor=executor,
     )
 
 

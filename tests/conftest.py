@@ -1,10 +1,13 @@
-"""Shared fixtures: the shipped NAS-Bench-201 table."""
+"""Shared fixtures: the shipped NAS-Bench-201 table, a real local Ray cluster."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -36,3 +39,109 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------ Ray cluster
+class RayCluster:
+    """A real Ray cluster on this machine: a head (``ray start --head``) and extra nodes
+    (``ray start --address``), each a ``--block`` process whose process tree can be killed to
+    simulate a lost node. The test process joins it as the driver."""
+
+    def __init__(self, tmp: Path) -> None:
+        import os
+        import socket
+
+        self.tmp = tmp
+        self.ray = str(Path(sys.executable).parent / "ray")
+        repo = str(Path(__file__).resolve().parents[1])
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]).rstrip(
+                os.pathsep
+            ),
+            "OMP_NUM_THREADS": "1",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            # detect a killed node within seconds instead of about half a minute
+            "RAY_health_check_period_ms": "1000",
+            "RAY_health_check_timeout_ms": "1000",
+            "RAY_health_check_failure_threshold": "3",
+            "RAY_health_check_initial_delay_ms": "1000",
+        }
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.nodes: list[Any] = []
+        self.head = self._start(
+            ["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={tmp}"], 1
+        )
+        self.address = f"127.0.0.1:{port}"
+
+    def _start(self, args: list[str], num_cpus: int) -> Any:
+        import subprocess
+        import time
+
+        log = self.tmp / f"node{len(self.nodes)}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [self.ray, "start", *args, f"--num-cpus={num_cpus}", "--block"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
+        self.nodes.append(proc)
+        deadline = time.monotonic() + 120
+        while b"Ray runtime started" not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.kill(proc)
+                raise RuntimeError(f"ray start failed:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        return proc
+
+    def add_node(self, num_cpus: int) -> Any:
+        """Start a node that joins the head; returns its ``ray start`` process."""
+        import time
+
+        import ray
+
+        before = sum(n["Alive"] for n in ray.nodes())
+        proc = self._start([f"--address={self.address}"], num_cpus)
+        while sum(n["Alive"] for n in ray.nodes()) <= before:
+            time.sleep(0.2)
+        return proc
+
+    @staticmethod
+    def kill(proc: Any) -> None:
+        """SIGKILL a node's ``ray start`` process and every process below it (by pid)."""
+        import psutil
+
+        try:
+            tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            tree = []
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        proc.wait(timeout=30)
+
+    def shutdown(self) -> None:
+        for proc in reversed(self.nodes):
+            self.kill(proc)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[RayCluster]:
+    """A one-CPU Ray head with this process connected as the driver (tests add nodes)."""
+    import tempfile
+
+    import ray
+
+    tmp = Path(tempfile.mkdtemp(prefix="jbray", dir="/tmp"))  # short: Ray's socket paths
+    cluster = RayCluster(tmp)
+    try:
+        ray.init(address=cluster.address, log_to_driver=False)
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)

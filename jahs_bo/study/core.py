@@ -484,7 +484,7 @@ class Study:
         objective: Callable[..., Any] | str,
         n_trials: int | None = None,
         timeout: float | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = None,
         catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
         callbacks: Sequence[Callable[[Study, Trial], None]] | None = None,
         show_progress: bool | None = None,
@@ -502,13 +502,15 @@ class Study:
                 in it count, lost ones do not, so the same call resumes a stopped search
                 (``None``: until ``timeout`` or :meth:`stop`).
             timeout: Seconds after which no new trial starts.
-            n_workers: Trials running at once, in spawned worker processes when > 1.
+            n_workers: Trials running at once, in spawned worker processes when > 1 (``None``:
+                one, or as many as the Ray cluster holds with ``executor="ray"``).
             catch: Exceptions of the objective that do not stop the run (the trial is FAILED
                 either way); ``()`` stops at the first one, as Optuna's default does.
             callbacks: ``callback(study, trial)`` after each finished trial.
             show_progress: Live progress display; ``None`` shows it on a terminal.
             **loop_options: ``timeout_per_trial``, ``threads_per_worker``, ``checkpoint_root``,
-                ``enqueue``, ``executor`` (see :func:`jahs_bo.study.optimize.optimize`).
+                ``enqueue``, ``executor`` (``"ray"`` runs trials on a Ray cluster; see
+                :func:`jahs_bo.study.optimize.optimize`).
 
         Raises:
             KeyboardInterrupt: After Ctrl-C, once the running trials are recorded as lost (the

@@ -342,13 +342,37 @@ class _Loop:
                     self.progress.tick(self.study, running=len(runner.running()))
 
 
+def _executor(
+    executor: Any,
+    n_workers: int | None,
+    timeout_per_trial: float | None,
+    threads_per_worker: int | None,
+) -> Any:
+    """The executor that ``executor=`` names (the Ray one is imported only when asked for)."""
+    if executor is None or executor == "local":
+        return LocalExecutor(
+            1 if n_workers is None else n_workers, timeout_per_trial, threads_per_worker
+        )
+    if executor == "ray":
+        from jahs_bo.study.ray_executor import RayExecutor
+
+        return RayExecutor(max_concurrent=n_workers, timeout_per_trial=timeout_per_trial)
+    if isinstance(executor, str) or not callable(getattr(executor, "start", None)):
+        raise InputError(
+            f"executor={executor!r} is not known; use None or 'local' (this machine), 'ray', "
+            "a jahs_bo.study.ray_executor.RayExecutor(...) or an object with "
+            "start(objective, hooks)"
+        )
+    return executor
+
+
 def optimize(
     study: Study,
     objective: Callable[..., Any] | str,
     *,
     n_trials: int | None = None,
     timeout: float | None = None,
-    n_workers: int = 1,
+    n_workers: int | None = None,
     timeout_per_trial: float | None = None,
     threads_per_worker: int | None = None,
     catch: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
@@ -367,7 +391,8 @@ def optimize(
         n_trials: Finished trials the study should hold when this returns (``None``: no limit;
             then give ``timeout`` or call ``study.stop()`` from a callback).
         timeout: Seconds after which no new trial starts (running ones finish).
-        n_workers: Trials running at once (local worker processes when > 1).
+        n_workers: Trials running at once (local worker processes when > 1; ``None``: one
+            locally, as many as the cluster's resources hold with ``executor="ray"``).
         timeout_per_trial: Seconds after which a trial's worker is killed and the trial FAILED
             (runs the objective in a worker process even with one worker).
         threads_per_worker: Torch threads per worker process (``None``: CPUs / workers).
@@ -379,9 +404,12 @@ def optimize(
             or ``(config, fidelity)``; one already in the study is not run again.
         checkpoint_root: Parent of the per-configuration checkpoint directories (default:
             beside the SQLite file, see :func:`checkpoint_root_for`).
-        executor: Where trials run: ``None`` (this machine,
-            :class:`~jahs_bo.study.executor.LocalExecutor` with ``n_workers``) or an object with
-            the ``start(objective, hooks)`` method of ``LocalExecutor``.
+        executor: Where trials run: ``None`` or ``"local"`` (this machine,
+            :class:`~jahs_bo.study.executor.LocalExecutor` with ``n_workers``), ``"ray"`` (Ray
+            tasks on the cluster of ``RAY_ADDRESS`` or a new local one,
+            :class:`~jahs_bo.study.ray_executor.RayExecutor`; pass an instance for an address
+            and resources per trial) or an object with the ``start(objective, hooks)`` method
+            of ``LocalExecutor``.
 
     Returns:
         The study.
@@ -406,8 +434,7 @@ def optimize(
             "optimize needs n_trials=, timeout= or a callback that calls study.stop(); "
             "without them it would never end"
         )
-    if executor is None:
-        executor = LocalExecutor(n_workers, timeout_per_trial, threads_per_worker)
+    executor = _executor(executor, n_workers, timeout_per_trial, threads_per_worker)
     runner = executor.start(objective, loop)
     study._stop = False
     interrupted = False

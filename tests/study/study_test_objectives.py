@@ -37,3 +37,16 @@ def sleeps(config: dict, ctx: TrialContext) -> float:
 
     time.sleep(60)
     return 0.0
+
+
+def ray_node_and_value(config: dict, ctx: TrialContext) -> float:
+    """Records the Ray node it runs on, reports twice, sleeps briefly and returns a value."""
+    import time
+
+    import ray
+
+    ctx.set_user_attr("node", ray.get_runtime_context().get_node_id())
+    ctx.report(0, 1.0)
+    time.sleep(0.3)
+    ctx.report(1, 0.5)
+    return n_convs(config, ctx)
