@@ -238,6 +238,15 @@ class JahsBOSearch(Searcher):
             else:
                 study.tell(trial, state=saved["state"], error=saved["error"])
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Ray Tune pickles its search algorithm with the Tuner: the payload is the JSON state
+        (the in-memory study and its storage do not pickle)."""
+        return {"json": json.dumps(self.get_state(), allow_nan=False)}
+
+    def __setstate__(self, data: dict[str, Any]) -> None:
+        self._study, self._live = None, {}
+        self.set_state(json.loads(data["json"]))
+
     def save(self, checkpoint_path: str) -> None:
         """Write :meth:`get_state` as JSON to ``checkpoint_path``."""
         Path(checkpoint_path).write_text(json.dumps(self.get_state(), allow_nan=False))
