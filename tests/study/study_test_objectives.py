@@ -50,3 +50,19 @@ def ray_node_and_value(config: dict, ctx: TrialContext) -> float:
     time.sleep(0.3)
     ctx.report(1, 0.5)
     return n_convs(config, ctx)
+
+
+def resumable_quadratic(config: dict, ctx: TrialContext) -> float:
+    """Trains ``ctx.fidelity["epochs"]`` epochs of a quadratic, resuming a promoted trial from
+    the epoch its parent saved in the checkpoint directory (recorded as ``resumed_from``)."""
+    import json
+
+    path = ctx.checkpoint_dir / "epoch.json"
+    start = json.loads(path.read_text())["epoch"] if ctx.previous_fidelity and path.exists() else 0
+    ctx.set_user_attr("resumed_from", start)
+    value = float(config["x"] - 0.3) ** 2
+    for epoch in range(start, int(ctx.fidelity["epochs"])):
+        value = float(config["x"] - 0.3) ** 2 + 1.0 / (epoch + 1)
+        ctx.report(epoch, value)
+        path.write_text(json.dumps({"epoch": epoch + 1}))
+    return value

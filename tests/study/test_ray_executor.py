@@ -100,3 +100,62 @@ def test_a_dead_worker_is_lost_and_rerun_failures_are_data(ray_cluster: Any) -> 
     assert len(counted) == 6
     failed = [t for t in counted if t.state is TrialState.FAILED]
     assert failed and all("ValueError: odd trial" in t.error for t in failed)
+
+
+def test_tune_on_ray_resumes_promotions_from_checkpoints_and_after_an_interrupt(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    """tune(executor="ray") with ASHA: promoted trials resume from their parent's checkpoint
+    under checkpoint_root; an interrupt records the running trials as lost and the same call
+    resumes, re-running them."""
+    import ConfigSpace as CS
+
+    import jahs_bo
+    from jahs_bo.spaces import Fidelity, SearchSpace
+
+    space = SearchSpace(
+        CS.ConfigurationSpace({"x": (0.0, 1.0)}),
+        fidelities=[Fidelity("epochs", 1, 9, integer=True)],
+    )
+    kwargs: dict[str, Any] = {
+        "storage": tmp_path / "study.db",
+        "study_name": "ray",
+        "searcher": "random",
+        "scheduler": "asha",
+        "scheduler_options": {"eta": 3},
+        "seed": 0,
+        "executor": "ray",
+        "ray_address": ray_cluster.address,
+        "resources_per_trial": {"cpu": 0.5},
+        "checkpoint_root": tmp_path / "ckpt",
+        "progress": False,
+    }
+    study = jahs_bo.tune(objectives.resumable_quadratic, space, n_trials=8, **kwargs)
+
+    def interrupt(study: Any, trial: Trial) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(
+            objectives.resumable_quadratic,
+            n_trials=16,
+            executor=RayExecutor(resources_per_trial={"cpu": 0.5}),
+            callbacks=[interrupt],
+            checkpoint_root=tmp_path / "ckpt",
+            show_progress=False,
+        )
+    interrupted = [t for t in study.trials if t.system_attrs.get(LOST)]
+    assert interrupted and all(t.system_attrs[LOST] == "interrupted" for t in interrupted)
+
+    study = jahs_bo.tune(objectives.resumable_quadratic, space, n_trials=16, **kwargs)
+    trials = study.trials
+    counted = [t for t in trials if not t.system_attrs.get(LOST)]
+    assert len(counted) == 16 and all(t.state is TrialState.COMPLETE for t in counted)
+    for t in interrupted:
+        assert any(r.system_attrs.get(RERUN_OF) == t.trial_id for r in trials)
+    promoted = [t for t in counted if t.parent_id is not None]
+    assert promoted, "ASHA promoted no trial"
+    for t in promoted:
+        parent = study.storage.get_trial(t.parent_id)
+        assert t.user_attrs["resumed_from"] == parent.fidelity["epochs"]
+        assert [r.step for r in t.intermediate][0] == parent.fidelity["epochs"]
