@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -48,7 +49,6 @@ class RayCluster:
     simulate a lost node. The test process joins it as the driver."""
 
     def __init__(self, tmp: Path) -> None:
-        import os
         import socket
 
         self.tmp = tmp
@@ -61,6 +61,7 @@ class RayCluster:
             ),
             "OMP_NUM_THREADS": "1",
             "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_AUTH_MODE": "disabled",  # a private cluster on this machine, gone after the tests
             # detect a killed node within seconds instead of about half a minute
             "RAY_health_check_period_ms": "1000",
             "RAY_health_check_timeout_ms": "1000",
@@ -137,6 +138,8 @@ def ray_cluster() -> Iterator[RayCluster]:
     import ray
 
     tmp = Path(tempfile.mkdtemp(prefix="jbray", dir="/tmp"))  # short: Ray's socket paths
+    before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # as the cluster's processes have it
     cluster = RayCluster(tmp)
     try:
         ray.init(address=cluster.address, log_to_driver=False)
@@ -145,3 +148,7 @@ def ray_cluster() -> Iterator[RayCluster]:
         ray.shutdown()
         cluster.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
+        if before is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = before

@@ -5,6 +5,7 @@
 * :mod:`jahs_bo.study.objective`: the objective contract ``objective(config, ctx)``;
 * :mod:`jahs_bo.study.optimize`: the loop shared by ``Study.optimize``, ``tune`` and the CLI;
 * :mod:`jahs_bo.study.executor`: where trials run (this process or local worker processes);
+* :mod:`jahs_bo.study.ray_executor`: trials as Ray tasks on a Ray cluster (``executor="ray"``);
 * :mod:`jahs_bo.study.incumbent`: the one rule for "best".
 """
 

@@ -212,6 +212,9 @@ class RayExecutor:
         max_concurrent: Trials running at once; ``None``: as many as the cluster's resources
             hold (re-read every few seconds, so joining nodes add capacity).
         timeout_per_trial: Seconds after which a trial's task is cancelled and the trial FAILED.
+        max_retries: Re-runs of a trial lost to a dead node or worker (0 to
+            :data:`~jahs_bo.study.core.MAX_RERUNS`); a trial lost once more is recorded as an
+            ordinary (counted) failure.
         init_kwargs: Further keyword arguments of ``ray.init``.
     """
 
@@ -221,6 +224,7 @@ class RayExecutor:
         resources_per_trial: Mapping[str, Any] | None = None,
         max_concurrent: int | None = None,
         timeout_per_trial: float | None = None,
+        max_retries: int = MAX_RERUNS,
         init_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         if address is not None and not isinstance(address, str):
@@ -240,7 +244,17 @@ class RayExecutor:
                 f"timeout_per_trial={timeout_per_trial!r} must be a positive number of seconds "
                 "or None"
             )
+        if (
+            isinstance(max_retries, bool)
+            or not isinstance(max_retries, int)
+            or not 0 <= max_retries <= MAX_RERUNS
+        ):
+            raise InputError(
+                f"max_retries={max_retries!r} must be an integer from 0 to {MAX_RERUNS} (the "
+                "study re-runs a lost trial at most that often)"
+            )
         self.address = address
+        self.max_retries = max_retries
         self.resources = _check_resources(resources_per_trial)
         self.max_concurrent = max_concurrent
         self.timeout_per_trial = timeout_per_trial
@@ -432,7 +446,7 @@ class _RayRunner:
                 ),
             )
         attempt = int(entry.trial.system_attrs.get(ATTEMPT, 0))
-        if attempt >= MAX_RERUNS:  # counted as failed: a trial that keeps dying ends
+        if attempt >= self.config.max_retries:  # counted: a trial that keeps dying ends
             error = f"{why}: {text}, after {attempt} re-runs ({type(err).__name__}: {first})"
             return Outcome(TrialState.FAILED, error=error)
         error = f"{why}: {text}; the study re-runs it ({type(err).__name__}: {first})"

@@ -66,3 +66,14 @@ def resumable_quadratic(config: dict, ctx: TrialContext) -> float:
         ctx.report(epoch, value)
         path.write_text(json.dumps({"epoch": epoch + 1}))
     return value
+
+
+def blocks_while_flagged(config: dict, ctx: TrialContext) -> float:
+    """Writes its pid to ``<checkpoint_dir>/started`` and, while ``<checkpoint_root>/BLOCK``
+    exists, sleeps (to be interrupted); returns at once otherwise."""
+    import time
+
+    (ctx.checkpoint_dir / "started").write_text(str(os.getpid()))
+    if (ctx.checkpoint_dir.parent / "BLOCK").exists():
+        time.sleep(120)
+    return n_convs(config, ctx)

@@ -25,9 +25,15 @@ def test_bad_executor_arguments_are_refused_before_ray_starts() -> None:
         RayExecutor(resources_per_trial={"cpu": -1})
     with pytest.raises(InputError, match="n_workers"):
         RayExecutor(max_concurrent=0)
+    with pytest.raises(InputError, match="max_retries=7"):
+        RayExecutor(max_retries=7)
     study = create_study(nb201_space(), searcher="random", seed=0)
     with pytest.raises(InputError, match="executor='dask' is not known"):
         study.optimize(objectives.n_convs, n_trials=1, executor="dask")
+    import jahs_bo
+
+    with pytest.raises(InputError, match="pass executor='ray' as well"):
+        jahs_bo.tune(objectives.n_convs, nb201_space(), n_trials=1, ray_address="auto")
 
 
 def test_killing_a_node_mid_run_loses_nothing_and_reruns_its_trials(
@@ -159,3 +165,107 @@ def test_tune_on_ray_resumes_promotions_from_checkpoints_and_after_an_interrupt(
         parent = study.storage.get_trial(t.parent_id)
         assert t.user_attrs["resumed_from"] == parent.fidelity["epochs"]
         assert [r.step for r in t.intermediate][0] == parent.fidelity["epochs"]
+
+
+_DRIVER = """
+import sys
+import jahs_bo
+from jahs_bo.spaces import nb201_space
+
+jahs_bo.tune(
+    "{objectives}:blocks_while_flagged", nb201_space(), n_trials=6, storage="{db}",
+    study_name="ctrl-c", searcher="random", seed=0, executor="ray", ray_address="{address}",
+    checkpoint_root="{ckpt}", progress=False,
+)
+print("RETURNED")
+"""
+
+
+def test_ctrl_c_of_a_ray_driver_cancels_its_tasks_and_the_same_call_resumes(
+    ray_cluster: Any, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    import jahs_bo
+    from jahs_bo.study import load_study
+
+    ckpt, db = tmp_path / "ckpt", tmp_path / "study.db"
+    ckpt.mkdir()
+    (ckpt / "BLOCK").touch()
+    script = tmp_path / "driver.py"
+    script.write_text(
+        _DRIVER.format(
+            objectives=Path(objectives.__file__).resolve(),
+            db=db,
+            address=ray_cluster.address,
+            ckpt=ckpt,
+        )
+    )
+    env = {**ray_cluster.env}  # this checkout's jahs_bo, no Ray auth token
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not list(ckpt.glob("*/started")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (-signal.SIGINT, 130), out
+    assert "RETURNED" not in out
+    pids = [int(p.read_text()) for p in ckpt.glob("*/started")]
+    deadline = time.monotonic() + 30  # the cancelled tasks' worker processes end
+    while any(psutil.pid_exists(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(psutil.pid_exists(p) for p in pids)
+    trials = load_study("ctrl-c", db).trials
+    lost = [t for t in trials if t.system_attrs.get(LOST)]
+    assert lost and all(t.system_attrs[LOST] == "interrupted" for t in lost)
+    assert all(t.state.is_finished for t in trials)
+
+    (ckpt / "BLOCK").unlink()
+    study = jahs_bo.tune(
+        f"{Path(objectives.__file__).resolve()}:blocks_while_flagged",
+        nb201_space(),
+        n_trials=6,
+        storage=db,
+        study_name="ctrl-c",
+        searcher="random",
+        seed=0,
+        executor="ray",
+        ray_address=ray_cluster.address,
+        checkpoint_root=ckpt,
+        progress=False,
+    )
+    after = study.trials
+    assert sum(1 for t in after if not t.system_attrs.get(LOST)) == 6
+    assert {t.system_attrs.get(RERUN_OF) for t in after} - {None} == {t.trial_id for t in lost}
+
+
+def test_with_max_retries_0_a_dead_worker_is_a_counted_failure(ray_cluster: Any) -> None:
+    study = create_study(nb201_space(), searcher="random", seed=1)
+    study.optimize(
+        objectives.crash_odd_die_at_4,
+        n_trials=5,
+        executor=RayExecutor(max_retries=0),
+        show_progress=False,
+    )
+    trials = study.trials
+    assert len(trials) == 5 and not any(t.system_attrs.get(LOST) for t in trials)
+    assert trials[4].state is TrialState.FAILED
+    assert trials[4].error.startswith("worker died: its Ray worker process")
+    assert "after 0 re-runs" in trials[4].error
