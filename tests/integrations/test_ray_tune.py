@@ -105,6 +105,10 @@ def test_tuner_with_asha_runs_and_the_searcher_restores_from_its_checkpoint(
     assert [t.values for t in restored.study.trials] == [t.values for t in told]
     assert restored.suggest("next") == search.suggest("next")  # it continues the same search
 
+    # Ray Tune's own restore unpickles the Tuner (our searcher travels as its JSON state)
+    again = tune.Tuner.restore(str(tmp_path / "toy"), trainable=toy)
+    assert len(again.get_results()) == 6
+
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(JahsBOSearchStateError, match="bad.json"):
         restored.restore(str(tmp_path / "bad.json"))
