@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,18 @@ def test_param_space_round_trips_and_inexpressible_spaces_raise() -> None:
         JahsBOSearch(space, mode="avg")
 
 
+@pytest.fixture
+def _keep_signal_handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Ray Tune installs SIGINT/SIGUSR1 handlers for a run and leaves them installed; later
+    tests (Ctrl-C of the optimize loop) need Python's own."""
+    monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "1")
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
+    yield
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.usefixtures("_keep_signal_handlers")
 def test_tuner_with_asha_runs_and_the_searcher_restores_from_its_checkpoint(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
