@@ -18,7 +18,9 @@ tells the outcomes, with one rule for each concern:
   lost trials with the same configuration, fidelity and parent.
 * **Dead workers**: a worker process that dies fails its trial (it may have died of the
   configuration); the loop's own process dying leaves RUNNING trials that the storage's
-  dead-worker rule marks lost when the study is next opened.
+  dead-worker rule marks lost when the study is next opened. On Ray
+  (:mod:`jahs_bo.study.ray_executor`) a dead node or worker makes the trial lost ("node lost",
+  "worker died"), so it is re-run, up to the executor's ``max_retries``.
 * **Progress**: one display (:class:`jahs_bo.progress.RichProgress`), on by default on a terminal.
 """
 
