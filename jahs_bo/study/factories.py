@@ -18,7 +18,7 @@ from jahs_bo.exceptions import CorruptStudyError, DuplicateStudyError, InputErro
 from jahs_bo.multiobjective import OutcomeConstraint, as_constraints
 from jahs_bo.searchers import Searcher, available_searchers, make_searcher
 from jahs_bo.spaces import SearchSpace
-from jahs_bo.storage import Storage, get_storage
+from jahs_bo.storage import Storage, StudyInfo, get_storage
 from jahs_bo.study.core import _CONSTRAINTS, _OBJECTIVE_NAMES, WARM_START, SchedulerHook, Study
 from jahs_bo.types import Direction
 
@@ -331,6 +331,20 @@ def _stored_space(text: Any, storage: Storage, study_name: str) -> SearchSpace:
         ) from None
 
 
+def _stored(info: StudyInfo, key: str, kind: type, storage: Storage) -> Any:
+    """The study's system attribute ``key`` (empty when missing), checked to be a ``kind``."""
+    value = info.system_attrs.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise CorruptStudyError(
+            f"study {info.name!r} in {storage!r} is damaged: table studies, row study_id="
+            f"{info.study_id}: system attribute {key!r} holds {value!r:.80}, not a "
+            f"{kind.__name__}; restore the file from a backup or recreate the study"
+        )
+    return value
+
+
 def load_study(
     study_name: str,
     storage: str | os.PathLike[str] | Storage,
@@ -350,6 +364,8 @@ def load_study(
 
     Raises:
         StudyNotFoundError: No study of that name (the message lists the existing ones).
+        CorruptStudyError: The file is damaged or was edited into something jahs-bo cannot
+            have written (the message names the file, the table and row, and what is wrong).
     """
     if storage is None:
         raise InputError("load_study needs the storage holding the study, e.g. 'study.db'")
@@ -364,17 +380,20 @@ def load_study(
             )
         searcher = info.searcher_name
         if searcher_options is None:
-            searcher_options = info.system_attrs.get(_SEARCHER_OPTIONS, {})
-    cons = [OutcomeConstraint.from_dict(c) for c in info.system_attrs.get(_CONSTRAINTS) or ()]
+            searcher_options = _stored(info, _SEARCHER_OPTIONS, dict, storage)
+    try:
+        cons = [OutcomeConstraint.from_dict(c) for c in _stored(info, _CONSTRAINTS, list, storage)]
+    except InputError as exc:
+        raise CorruptStudyError(f"study {study_name!r} in {storage!r}: {exc}") from None
     if scheduler is None and _SCHEDULER in info.system_attrs:
-        scheduler = info.system_attrs[_SCHEDULER]
+        scheduler = _stored(info, _SCHEDULER, str, storage)
         if not scheduler:
             raise InputError(
                 f"study {study_name!r} was created with a scheduler instance; pass it again "
                 "as scheduler= to load_study"
             )
         if scheduler_options is None:
-            scheduler_options = info.system_attrs.get(_SCHEDULER_OPTIONS, {})
+            scheduler_options = _stored(info, _SCHEDULER_OPTIONS, dict, storage)
     search = _build_searcher(
         searcher, space, info.directions, dict(searcher_options or {}), cons, _screens(scheduler)
     )
@@ -382,5 +401,6 @@ def load_study(
         scheduler, space, search, info.directions, dict(scheduler_options or {}), cons
     )
     study = Study(storage, info, space, search, sched, grace_period)
+    storage.get_trials(info.study_id)  # decodes every row once: a damaged one fails here
     storage.fail_stale_trials(info.study_id, grace_period)
     return study
