@@ -252,3 +252,36 @@ def test_bad_space_descriptions_get_invalid_space_errors() -> None:
     deep = '{"a":' * 100_000 + "1" + "}" * 100_000
     with pytest.raises(InvalidSpaceError, match="nested too deeply"):
         SearchSpace.from_json(deep)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"lower": 1, "upper": 10**6, "log": True, "integer": True},
+        {"lower": 1.0, "upper": 3.0, "log": True, "integer": True},
+        {"lower": 1e-9, "upper": 1.0, "log": True},
+        {"values": [1, 3, 5], "log": True},
+    ],
+)
+def test_a_fidelity_that_loads_survives_its_json_round_trip(kw: dict) -> None:
+    cs = CS.ConfigurationSpace(name="f", seed=0)
+    cs.add(CS.Float("x", (0.0, 1.0)))
+    space = SearchSpace(cs, fidelities=[Fidelity("e", **kw)])
+    again = SearchSpace.from_json(space.to_json())
+    assert again == space and again.fidelities == space.fidelities
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"lower": 0.5, "upper": 100, "log": True, "integer": True},  # int() made it 0
+        {"lower": 0.5, "upper": 100, "integer": True},
+        {"values": [0.5, 1.5], "integer": True},  # int() made it [0, 1]
+        {"values": [1, float("nan")]},
+        {"values": ["a", "b"]},
+        {"values": "135"},
+    ],
+)
+def test_an_integer_fidelity_with_fractional_bounds_is_refused(kw: dict) -> None:
+    with pytest.raises(InvalidSpaceError, match="fidelity 'e'"):
+        Fidelity("e", **kw)
