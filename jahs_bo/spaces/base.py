@@ -68,6 +68,15 @@ class ArchitectureDomain(ABC):
     def mutate(self, value: str, rng: np.random.Generator) -> str:
         """Return a random neighbour of ``value`` (a small change, never ``value`` itself)."""
 
+    def same_network_key(self, value: str) -> str:
+        """A key shared by exactly the values that denote the same network (isomorphic cells).
+
+        Searchers de-duplicate on it (through :meth:`SearchSpace.config_key
+        <jahs_bo.spaces.SearchSpace.config_key>`). The default is ``value`` itself: right for
+        domains whose strings are canonical forms already (NB101, grammar derivations).
+        """
+        return value
+
     def neighbours(self, value: str) -> list[str] | None:
         """All neighbours at distance one, or ``None`` where there are too many to list."""
         return None

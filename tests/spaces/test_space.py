@@ -161,7 +161,16 @@ def test_mutation_and_neighbours_change_one_part():
     keys = {space.config_key(n) for n in nbs}
     assert len(keys) == len(nbs) == 40
     assert space.config_key(cfg) not in keys
-    assert len(nb201_space().neighbours({"arch": cfg["arch"]}, rng, k=100)) == 24
+    nb = nb201_space()
+    full = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    # 6 x 4 single-edge edits, two of them one network: cutting 1<-0 leaves 0->2->3 plus the
+    # direct edge, cutting 3<-2 leaves 0->1->3 plus the direct edge.
+    assert len(nb.neighbours({"arch": full}, rng, k=100)) == 23
+    # Neighbours are distinct networks: edits of edges cut off from the output change nothing.
+    cut = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|none~2|"
+    nbs = nb.neighbours({"arch": cut}, rng, k=100)
+    assert len({nb.config_key(n) for n in nbs} | {nb.config_key({"arch": cut})}) == len(nbs) + 1
+    assert len(nbs) == 12
     child = space.crossover(cfg, space.sample(rng), rng)
     assert space.validate(child) == child
 
