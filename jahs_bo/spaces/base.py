@@ -34,7 +34,13 @@ def register_domain(cls: type[ArchitectureDomain]) -> type[ArchitectureDomain]:
 
 def domain_from_dict(data: dict[str, Any]) -> ArchitectureDomain:
     """Rebuild a domain from :meth:`ArchitectureDomain.to_dict` output."""
+    if not isinstance(data, dict):
+        raise InvalidSpaceError(
+            f"an architecture domain description must be an object with a 'kind', got {data!r:.80}"
+        )
     kind = data.get("kind")
+    if not isinstance(kind, str):
+        kind = repr(kind)
     if kind not in _DOMAIN_TYPES:
         raise InvalidSpaceError(
             f"unknown architecture domain kind {kind!r}; known kinds: {sorted(_DOMAIN_TYPES)}"

@@ -20,7 +20,7 @@ def _check_bound(name: str, bound: Any, what: str) -> None:
         raise InvalidSpaceError(
             f"fidelity {name!r}: {what} {bound!r} is not a number; pass numbers"
         )
-    if not math.isfinite(bound) or abs(float(bound)) > MAX_BOUND:
+    if abs(bound) > MAX_BOUND or not math.isfinite(bound):  # abs first: 10**400 has no float
         raise InvalidSpaceError(
             f"fidelity {name!r}: {what} {bound!r} is not finite or is beyond +-{MAX_BOUND:g}; a "
             "fidelity is an amount of training (epochs, a fraction, a resolution)"
@@ -179,6 +179,8 @@ class Fidelity:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fidelity:
+        if not isinstance(data, dict):
+            raise InvalidSpaceError(f"a fidelity description must be an object, got {data!r:.80}")
         try:
             return cls(
                 data["name"],
