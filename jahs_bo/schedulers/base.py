@@ -344,7 +344,11 @@ def make_scheduler(
     **options: Any,
 ) -> Scheduler:
     """Build a registered scheduler by name."""
-    return scheduler_class(name)(space, searcher, directions, **options)
+    from jahs_bo._build import build
+
+    return build(
+        scheduler_class(name), f"scheduler {name!r}", (space, searcher, directions), options
+    )
 
 
 def available_schedulers() -> list[str]:

@@ -191,6 +191,11 @@ class SearchSpace:
 
     def validate_fidelity(self, fidelity: Mapping[str, Any] | None) -> FidelityValues:
         """Check a fidelity assignment; missing fidelities default to their full value."""
+        if fidelity is not None and not isinstance(fidelity, Mapping):
+            raise InvalidConfigError(
+                f"fidelity {fidelity!r:.80} must be a mapping of fidelity names to values, e.g. "
+                f"{self.max_fidelity()}"
+            )
         fidelity = dict(fidelity or {})
         unknown = set(fidelity) - set(self.fidelities)
         if unknown:

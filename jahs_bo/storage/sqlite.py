@@ -165,7 +165,7 @@ class SQLiteStorage(Storage):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._init_schema(conn)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise self._db_error(exc, "open") from exc
         except OSError as exc:
             raise StorageError(f"cannot create the database {str(self.path)!r}: {exc}") from exc
@@ -197,7 +197,7 @@ class SQLiteStorage(Storage):
             raise
         conn.execute("COMMIT")
 
-    def _db_error(self, exc: sqlite3.Error, doing: str) -> StorageError:
+    def _db_error(self, exc: sqlite3.Error | UnicodeDecodeError, doing: str) -> StorageError:
         """A :class:`StorageError` for an error of ``sqlite3``: a damaged file, or the
         environment (a lock held too long, a read-only or full disk)."""
         text = str(exc).lower()
@@ -229,7 +229,7 @@ class SQLiteStorage(Storage):
             except BaseException as exc:
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, (sqlite3.Error, UnicodeDecodeError)):
                     raise self._db_error(exc, "write to") from exc
                 raise
             try:
@@ -250,7 +250,7 @@ class SQLiteStorage(Storage):
                     yield conn
                 finally:
                     conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
                 raise self._db_error(exc, "read") from exc
 
     # ----------------------------------------------------------------------------- studies
