@@ -191,6 +191,11 @@ class SearchSpace:
 
     def validate_fidelity(self, fidelity: Mapping[str, Any] | None) -> FidelityValues:
         """Check a fidelity assignment; missing fidelities default to their full value."""
+        if fidelity is not None and not isinstance(fidelity, Mapping):
+            raise InvalidConfigError(
+                f"fidelity {fidelity!r:.80} must be a mapping of fidelity names to values, e.g. "
+                f"{self.max_fidelity()}"
+            )
         fidelity = dict(fidelity or {})
         unknown = set(fidelity) - set(self.fidelities)
         if unknown:
@@ -203,7 +208,24 @@ class SearchSpace:
         }
 
     def config_key(self, config: Mapping[str, Any]) -> str:
-        """A stable string key of a (canonical) configuration, for deduplication."""
+        """A stable string key of a configuration for de-duplication: the same network, the same
+        key.
+
+        Architectures enter through their domain's :meth:`~jahs_bo.spaces.base.ArchitectureDomain.
+        same_network_key`, so isomorphic NB201 cells share a key and no searcher proposes both.
+        Use :meth:`value_key` to tell the strings themselves apart.
+        """
+        arch = self.architectures
+        return json.dumps(
+            {
+                k: arch[k].same_network_key(v) if k in arch and isinstance(v, str) else v
+                for k, v in sorted(config.items())
+            },
+            sort_keys=True,
+        )
+
+    def value_key(self, config: Mapping[str, Any]) -> str:
+        """A stable string key of the configuration's exact values (for checkpoint folders)."""
         return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True)
 
     # ------------------------------------------------------------------ local moves

@@ -26,20 +26,20 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from jahs_bo.exceptions import (
+    CorruptStudyError,
     DuplicateStudyError,
     StorageError,
     StudyNotFoundError,
     TrialNotFoundError,
 )
-from jahs_bo.storage import _json
+from jahs_bo.storage import _json, _rows
 from jahs_bo.storage.base import (
-    HEARTBEAT,
     Storage,
     StudyInfo,
     TrialNumberTakenError,
@@ -55,6 +55,10 @@ from jahs_bo.types import (
     Trial,
     TrialState,
 )
+
+#: Words of SQLite's messages for errors of the environment (a lock, a full or read-only disk),
+#: as opposed to a damaged file.
+_TRANSIENT = ("locked", "busy", "unable to open", "readonly", "read-only", "disk i/o", "full")
 
 #: Version of the table layout below; bump it (and migrate) when the layout changes.
 SCHEMA_VERSION = 1
@@ -108,10 +112,6 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 class SQLiteStorage(Storage):
     """Studies in one SQLite file.
 
@@ -120,8 +120,10 @@ class SQLiteStorage(Storage):
         timeout: Seconds a write waits for another process's lock before giving up.
 
     Raises:
-        StorageError: The file cannot be opened, is not a SQLite database, or holds another
-            schema version.
+        StorageError: The file cannot be opened or holds another schema version.
+        CorruptStudyError: The file is not a SQLite database or is damaged (a
+            :class:`StorageError` too). Every later read raises it as well when it meets a
+            damaged page or a row jahs-bo cannot have written (see :mod:`jahs_bo.storage._rows`).
     """
 
     def __init__(self, path: str | os.PathLike[str], timeout: float = 60.0) -> None:
@@ -163,11 +165,8 @@ class SQLiteStorage(Storage):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._init_schema(conn)
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(
-                f"cannot open {str(self.path)!r} as a jahs-bo SQLite database ({exc}); "
-                "check the path, or pass a new file name"
-            ) from exc
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise self._db_error(exc, "open") from exc
         except OSError as exc:
             raise StorageError(f"cannot create the database {str(self.path)!r}: {exc}") from exc
         self._conn_ = conn
@@ -180,6 +179,10 @@ class SQLiteStorage(Storage):
             for stmt in _TABLES:
                 conn.execute(stmt)
             rows = conn.execute("SELECT version FROM jahs_bo_schema").fetchall()
+            if len(rows) > 1 or (rows and type(rows[0][0]) is not int):
+                raise _rows.corrupt(
+                    str(self.path), "table jahs_bo_schema", f"holds {rows!r}, not one version"
+                )
             if not rows:
                 conn.execute("INSERT INTO jahs_bo_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             elif rows[0][0] != SCHEMA_VERSION:
@@ -189,9 +192,25 @@ class SQLiteStorage(Storage):
                     "jahs-bo version that wrote it, or start a new database file"
                 )
         except BaseException:
-            conn.execute("ROLLBACK")
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+    def _db_error(self, exc: sqlite3.Error | UnicodeDecodeError, doing: str) -> StorageError:
+        """A :class:`StorageError` for an error of ``sqlite3``: a damaged file, or the
+        environment (a lock held too long, a read-only or full disk)."""
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and any(w in text for w in _TRANSIENT):
+            return StorageError(
+                f"cannot {doing} the database {str(self.path)!r}: {exc}; check the path, its "
+                "permissions and free space, or retry"
+            )
+        return CorruptStudyError(
+            f"cannot {doing} {str(self.path)!r} as a jahs-bo SQLite database: the file is "
+            f"damaged or is not one ({type(exc).__name__}: {exc}); restore it from a backup, "
+            "or pass a new file name"
+        )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -207,13 +226,17 @@ class SQLiteStorage(Storage):
                 ) from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, (sqlite3.Error, UnicodeDecodeError)):
+                    raise self._db_error(exc, "write to") from exc
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise StorageError(f"cannot commit to {str(self.path)!r}: {exc}") from exc
 
     @contextmanager
@@ -221,11 +244,14 @@ class SQLiteStorage(Storage):
         """A read transaction: one consistent snapshot, never blocking writers (WAL)."""
         conn = self._conn()
         with self._lock:
-            conn.execute("BEGIN")
             try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.execute("COMMIT")
+            except (sqlite3.Error, UnicodeDecodeError) as exc:
+                raise self._db_error(exc, "read") from exc
 
     # ----------------------------------------------------------------------------- studies
     def create_study(
@@ -291,27 +317,16 @@ class SQLiteStorage(Storage):
             ).fetchone()
             if row is None:
                 raise StudyNotFoundError(f"no study with id {study_id!r} in {str(self.path)!r}")
-            attrs = _json.loads(row[0], {})
+            where = f"table studies, row study_id={study_id}"
+            attrs = _rows.json_object(row[0], str(self.path), where, column)
             attrs[key] = value
             conn.execute(
                 f"UPDATE studies SET {column} = ? WHERE study_id = ?",
                 (_json.dumps(attrs, "study attributes"), study_id),
             )
 
-    @staticmethod
-    def _study_from_row(row: tuple[Any, ...]) -> StudyInfo:
-        (study_id, name, space_json, directions, seed, searcher, user, system, created) = row
-        return StudyInfo(
-            study_id=int(study_id),
-            name=name,
-            space_json=space_json,
-            directions=tuple(Direction(d) for d in _json.loads(directions)),
-            seed=int(seed),
-            searcher_name=searcher,
-            user_attrs=_json.loads(user, {}),
-            system_attrs=_json.loads(system, {}),
-            datetime_created=_dt(created),
-        )
+    def _study_from_row(self, row: tuple[Any, ...]) -> StudyInfo:
+        return _rows.study_from_row(str(self.path), row)
 
     # ------------------------------------------------------------------------------ trials
     def create_trial(
@@ -401,7 +416,8 @@ class SQLiteStorage(Storage):
             ).fetchone()
             if row is None:
                 raise self._not_found(conn, trial_id)
-            attrs = _json.loads(row[0], {})
+            where = f"table trials, row trial_id={trial_id}"
+            attrs = _rows.json_object(row[0], str(self.path), where, column)
             attrs[key] = value
             conn.execute(
                 f"UPDATE trials SET {column} = ? WHERE trial_id = ?",
@@ -445,13 +461,14 @@ class SQLiteStorage(Storage):
             if not conn.execute("SELECT 1 FROM studies WHERE study_id = ?", (study_id,)).fetchone():
                 raise StudyNotFoundError(f"no study with id {study_id!r} in {str(self.path)!r}")
             rows = conn.execute(sql + " ORDER BY number", args).fetchall()
+            path = str(self.path)
             reports: dict[int, list[IntermediateReport]] = {}
             for tid, step, value in conn.execute(
                 "SELECT r.trial_id, r.step, r.value FROM reports r JOIN trials t "
                 "ON r.trial_id = t.trial_id WHERE t.study_id = ? ORDER BY r.trial_id, r.step",
                 (study_id,),
             ):
-                reports.setdefault(tid, []).append(_report(step, value))
+                reports.setdefault(tid, []).append(_rows.report_from_row(path, tid, step, value))
         return [self._trial_from_row(r, reports.get(r[0], [])) for r in rows]
 
     def count_trials(self, study_id: int) -> int:
@@ -468,8 +485,9 @@ class SQLiteStorage(Storage):
         ).fetchone()
         if row is None:
             raise self._not_found(conn, trial_id)
+        path = str(self.path)
         reports = [
-            _report(step, value)
+            _rows.report_from_row(path, trial_id, step, value)
             for step, value in conn.execute(
                 "SELECT step, value FROM reports WHERE trial_id = ? ORDER BY step", (trial_id,)
             )
@@ -483,29 +501,5 @@ class SQLiteStorage(Storage):
             "trial_id of a trial returned by ask() or study.trials"
         )
 
-    @staticmethod
-    def _trial_from_row(row: tuple[Any, ...], reports: list[IntermediateReport]) -> Trial:
-        (trial_id, number, state, config, fidelity, values, parent_id, user, system, error,
-         start, complete, heartbeat) = row  # fmt: skip
-        system_attrs = _json.loads(system, {})
-        system_attrs[HEARTBEAT] = heartbeat
-        vals = _json.loads(values)
-        return Trial(
-            trial_id=int(trial_id),
-            number=int(number),
-            config=_json.loads(config, {}),
-            fidelity=_json.loads(fidelity, {}),
-            state=TrialState(state),
-            values=None if vals is None else tuple(float(v) for v in vals),
-            intermediate=tuple(reports),
-            parent_id=parent_id,
-            user_attrs=_json.loads(user, {}),
-            system_attrs=system_attrs,
-            error=error,
-            datetime_start=_dt(start),
-            datetime_complete=_dt(complete),
-        )
-
-
-def _report(step: int, value: float | None) -> IntermediateReport:
-    return IntermediateReport(int(step), float("nan") if value is None else float(value))
+    def _trial_from_row(self, row: tuple[Any, ...], reports: list[IntermediateReport]) -> Trial:
+        return _rows.trial_from_row(str(self.path), row, reports)

@@ -462,8 +462,12 @@ class Study:
         on_report = getattr(self.scheduler, "on_report", None)
         if on_report is None:
             return False
+        from jahs_bo.study.objective import _check_step
+        from jahs_bo.types import _number
+
+        step, value = _check_step(step), _number(value, " (should_stop)")
         current = self._storage.get_trial(self._own_trial_id(trial))
-        decision = on_report(current, int(step), float(value), self.trials)
+        decision = on_report(current, step, value, self.trials)
         return str(getattr(decision, "value", decision)).lower() == "stop"
 
     def heartbeat(self, trial: Trial | int) -> None:
