@@ -6,11 +6,13 @@ No torch here: these types are what storages persist and what users read back.
 from __future__ import annotations
 
 import enum
+import json
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from jahs_bo.exceptions import ObjectiveValueError
@@ -64,6 +66,11 @@ class IntermediateReport:
     value: float
 
 
+def config_key(config: Mapping[str, Any]) -> str:
+    """A stable string key of a (canonical) configuration, for deduplication."""
+    return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class Trial:
     """One evaluation of a configuration at a fidelity, as the storage holds it.
@@ -97,6 +104,12 @@ class Trial:
     error: str | None = None
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
+
+    @cached_property
+    def config_key(self) -> str:
+        """:func:`config_key` of the configuration, computed once per trial object (searchers
+        deduplicate every ask against every trial of the study)."""
+        return config_key(self.config)
 
     @property
     def value(self) -> float:

@@ -265,14 +265,14 @@ class Scheduler(ABC):
             return []
         newest = max(t.number for t in view)
         level = dict(view[-1].fidelity)
-        known = {self.space.config_key(t.config) for t in view}
+        known = {t.config_key for t in view}
         out: list[Trial] = []
         for t in reversed(trials):  # newest first; ``trials`` is in ``number`` order
             if len(out) >= MAX_OPEN_PROPOSALS or t.number <= newest:
                 break
             if t.parent_id is not None:
                 continue
-            key = self.space.config_key(t.config)
+            key = t.config_key
             if key in known:
                 continue
             known.add(key)

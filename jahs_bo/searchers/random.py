@@ -12,7 +12,7 @@ from jahs_bo.types import Config, Trial
 
 def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
     """Keys of every configuration in ``groups`` (finished and pending trials)."""
-    return {searcher.space.config_key(t.config) for g in groups for t in g}
+    return {t.config_key for g in groups for t in g}
 
 
 def fresh_sample(

@@ -23,7 +23,7 @@ from ConfigSpace.util import get_one_exchange_neighbourhood
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces.base import ArchitectureDomain, domain_from_dict
 from jahs_bo.spaces.fidelity import Fidelity
-from jahs_bo.types import Config, FidelityValues
+from jahs_bo.types import Config, FidelityValues, config_key
 
 #: Version of the JSON format written by :meth:`SearchSpace.to_json`.
 FORMAT_VERSION = 1
@@ -203,8 +203,9 @@ class SearchSpace:
         }
 
     def config_key(self, config: Mapping[str, Any]) -> str:
-        """A stable string key of a (canonical) configuration, for deduplication."""
-        return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True)
+        """A stable string key of a (canonical) configuration, for deduplication
+        (:func:`jahs_bo.types.config_key`; ``Trial.config_key`` caches it per trial)."""
+        return config_key(config)
 
     # ------------------------------------------------------------------ local moves
     def _hp_neighbours(

@@ -218,6 +218,11 @@ class Study:
         """The trials in ``states`` (all by default), in number order."""
         return self._storage.get_trials(self.study_id, states)
 
+    def _shared_trials(self) -> list[Trial]:
+        """Every trial, read cheaply: objects the storage shares between calls (never mutate
+        them); see ``Storage.get_trials(deepcopy=False)``."""
+        return self._storage.get_trials(self.study_id, deepcopy=False)
+
     # ---------------------------------------------------------------------------- ask
     def rng(self, number: int) -> np.random.Generator:
         """The searcher's generator for trial ``number``: ``default_rng([seed, number])``."""
@@ -241,7 +246,7 @@ class Study:
             fidelity = self.space.validate_fidelity(fidelity)
         self._storage.fail_stale_trials(self.study_id, self.grace_period)
         for _ in range(_MAX_ASK_RETRIES):
-            trials = self._storage.get_trials(self.study_id)
+            trials = self._shared_trials()
             number = len(trials)  # numbers are gap-free: the next one is the count
             plan = self._rerun(trials) if config is None and fidelity is None else None
             if plan is None:
@@ -307,7 +312,7 @@ class Study:
         left = [i for i in range(len(portfolio)) if i not in marked]
         if not left:
             return None
-        keys = {self.space.config_key(t.config) for t in trials}
+        keys = {t.config_key for t in trials}
         for i in left:
             if self.space.config_key(portfolio[i]) not in keys:
                 return TrialPlan(
@@ -463,7 +468,7 @@ class Study:
         if on_report is None:
             return False
         current = self._storage.get_trial(self._own_trial_id(trial))
-        decision = on_report(current, int(step), float(value), self.trials)
+        decision = on_report(current, int(step), float(value), self._shared_trials())
         return str(getattr(decision, "value", decision)).lower() == "stop"
 
     def heartbeat(self, trial: Trial | int) -> None:

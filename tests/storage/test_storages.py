@@ -36,15 +36,18 @@ from jahs_bo.storage.base import (
     TrialNumberTakenError,
     owner_attrs,
 )
+from jahs_bo.storage.postgres import PostgresStorage
 from jahs_bo.types import Direction, IntermediateReport, TrialState
 
 SPACE_JSON = json.dumps({"format": "test", "version": 1})
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "memory":
         return InMemoryStorage()
+    if request.param == "postgres":
+        return PostgresStorage(request.getfixturevalue("postgres_url"))
     return SQLiteStorage(tmp_path / "study.db")
 
 
@@ -276,8 +279,8 @@ def test_get_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     absolute = get_storage(f"sqlite:///{tmp_path / 'abs.db'}")
     assert absolute.path == tmp_path / "abs.db"
     assert isinstance(get_storage(tmp_path / "p.db"), SQLiteStorage)
-    with pytest.raises(InputError, match="unknown storage URL 'postgresql://x/y' .*'postgresql'"):
-        get_storage("postgresql://x/y")
+    with pytest.raises(InputError, match="unknown storage URL 'mysql://x/y' .*'mysql'"):
+        get_storage("mysql://x/y")
     # one grammar everywhere: a plain path means a SQLite file
     plain = get_storage("plain.db")
     assert isinstance(plain, SQLiteStorage) and plain.path == Path("plain.db")
