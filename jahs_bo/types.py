@@ -12,8 +12,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jahs_bo.exceptions import ObjectiveValueError
 
@@ -32,9 +31,10 @@ class TrialState(str, enum.Enum):
     FAILED = "failed"
     PRUNED = "pruned"
 
-    @property
-    def is_finished(self) -> bool:
-        return self is not TrialState.RUNNING
+    is_finished: bool  # set per member below: a plain attribute, read in every ask's loops
+
+    def __init__(self, value: str) -> None:
+        self.is_finished = value != "running"
 
 
 class Direction(str, enum.Enum):
@@ -105,11 +105,22 @@ class Trial:
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
 
-    @cached_property
-    def config_key(self) -> str:
-        """:func:`config_key` of the configuration, computed once per trial object (searchers
-        deduplicate every ask against every trial of the study)."""
-        return config_key(self.config)
+    if TYPE_CHECKING:
+
+        @property
+        def config_key(self) -> str:
+            """:func:`config_key` of the configuration (computed once per trial object)."""
+            return ""
+
+    def __getattr__(self, name: str) -> Any:
+        # ``config_key`` is computed on first access and then stored on the instance, so that
+        # later reads are plain attribute reads: searchers deduplicate every ask against every
+        # trial of the study.
+        if name == "config_key":
+            key = config_key(self.config)
+            object.__setattr__(self, "config_key", key)
+            return key
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def value(self) -> float:

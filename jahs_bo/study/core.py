@@ -248,11 +248,14 @@ class Study:
         for _ in range(_MAX_ASK_RETRIES):
             trials = self._shared_trials()
             number = len(trials)  # numbers are gap-free: the next one is the count
-            plan = self._rerun(trials) if config is None and fidelity is None else None
+            lost = [t for t in trials if t.system_attrs.get(LOST)]
+            plan = None
+            if lost and config is None and fidelity is None:
+                plan = self._rerun(trials)
             if plan is None:
-                visible = [t for t in trials if not is_lost(t)]
+                visible = [t for t in trials if not t.system_attrs.get(LOST)] if lost else trials
                 finished = [t for t in visible if t.state.is_finished]
-                pending = [t for t in visible if t.state is TrialState.RUNNING]
+                pending = [t for t in visible if not t.state.is_finished]
                 plan = self._plan(number, finished, pending, config, fidelity)
             system_attrs = {**owner_attrs(), "searcher": self.searcher.name}
             system_attrs.update(plan.system_attrs)
