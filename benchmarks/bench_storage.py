@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     with ExitStack() as stack:
         if "sqlite" in args.backends:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=Path.cwd())))
-            log("SQLite (synchronous=FULL, a file in the current directory)")
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jahs_bo_bench_")))
+            log("SQLite (synchronous=FULL, a file in the temporary directory)")
             results["SQLite"] = bench_backend(
                 SQLiteStorage(tmp / "bench.db"),
                 SQLiteStorage(tmp / "bench.db", cache=False),

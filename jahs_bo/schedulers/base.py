@@ -47,7 +47,7 @@ from jahs_bo.exceptions import InputError
 from jahs_bo.multiobjective import OutcomeConstraint, nsga2_order, violations
 from jahs_bo.schedulers.pruning import Decision, Pruner, make_pruner
 from jahs_bo.schedulers.rungs import DEFAULT_ETA, FidelityPlan
-from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState
+from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState, finished_trials
 
 if TYPE_CHECKING:
     from jahs_bo.searchers.base import Searcher
@@ -85,6 +85,8 @@ class TrialRequest:
 
 _TRIAL_ID = operator.attrgetter("trial_id")
 _NUMBER_ORDER = operator.attrgetter("number", "trial_id")
+_NUMBER = operator.attrgetter("number")
+_CONFIG_KEY = operator.attrgetter("config_key")
 
 
 def merge_trials(trials: Sequence[Trial], pending: Sequence[Trial]) -> list[Trial]:
@@ -233,7 +235,7 @@ class Scheduler(ABC):
 
     def searcher_view(self, trials: Sequence[Trial]) -> list[Trial]:
         """The finished trials the searcher is fitted on (rule in the module docstring)."""
-        finished = [t for t in trials if t.state.is_finished]
+        finished = finished_trials(trials)
         if getattr(self.searcher, "models_fidelity", False) or self.plan is None:
             return finished
         by_level: dict[int, list[Trial]] = {}
@@ -271,15 +273,21 @@ class Scheduler(ABC):
         """
         if not self.batch_proposals or not view or getattr(self.searcher, "models_fidelity", False):
             return []
-        newest = max(t.number for t in view)
+        newest = max(map(_NUMBER, view))
         level = dict(view[-1].fidelity)
-        known = {t.config_key for t in view}
-        out: list[Trial] = []
+        candidates = []
         for t in reversed(trials):  # newest first; ``trials`` is in ``number`` order
-            if len(out) >= MAX_OPEN_PROPOSALS or t.number <= newest:
+            if t.number <= newest:
                 break
-            if t.parent_id is not None:
-                continue
+            if t.parent_id is None:
+                candidates.append(t)
+        if not candidates:
+            return []  # without building ``known`` over the whole view
+        known = set(map(_CONFIG_KEY, view))
+        out: list[Trial] = []
+        for t in candidates:
+            if len(out) >= MAX_OPEN_PROPOSALS:
+                break
             key = t.config_key
             if key in known:
                 continue

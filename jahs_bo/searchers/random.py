@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,10 +10,15 @@ import numpy as np
 from jahs_bo.searchers.base import Searcher, register_searcher
 from jahs_bo.types import Config, Trial
 
+_CONFIG_KEY = operator.attrgetter("config_key")
+
 
 def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
     """Keys of every configuration in ``groups`` (finished and pending trials)."""
-    return {t.config_key for g in groups for t in g}
+    keys: set[str] = set()
+    for g in groups:
+        keys.update(map(_CONFIG_KEY, g))  # C-level: it runs over every trial in every ask
+    return keys
 
 
 def fresh_sample(

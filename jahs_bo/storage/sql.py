@@ -550,10 +550,14 @@ class SQLStorage(Storage, ABC):
         wanted = parse_states(states)
         if deepcopy or not self.cache:
             return self._read_all(study_id, wanted)
-        trials = self._refresh(study_id)
-        if wanted is None:
-            return list(trials)
-        return [t for t in trials if t.state in wanted]
+        with self._lock:
+            trials = self._refresh(study_id)
+            if wanted is None:
+                return list(trials)
+            if wanted == (TrialState.RUNNING,):  # the dead-worker check of every ask
+                unfinished = sorted(self._caches[study_id].unfinished)
+                return [t for t in map(trials.__getitem__, unfinished) if t.state in wanted]
+            return [t for t in trials if t.state in wanted]
 
     def count_trials(self, study_id: int) -> int:
         with self._read() as conn:

@@ -27,6 +27,7 @@ and no proposal overlooks an earlier trial.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,7 +47,16 @@ from jahs_bo.spaces import SearchSpace
 from jahs_bo.storage import Storage, StudyInfo, TrialNumberTakenError
 from jahs_bo.storage.base import LOST, owner_attrs
 from jahs_bo.study.incumbent import Incumbent, incumbent
-from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState, check_values
+from jahs_bo.types import (
+    Config,
+    Direction,
+    FidelityValues,
+    Trial,
+    TrialState,
+    check_values,
+    finished_trials,
+    running_trials,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,6 +72,8 @@ _CONSTRAINTS = "constraints"
 #: and of each trial that evaluates one: its index in the portfolio.
 WARM_START = "warm_start"
 _MAX_ASK_RETRIES = 100
+_SYSTEM_ATTRS = operator.attrgetter("system_attrs")
+_GET_LOST = operator.methodcaller("get", LOST)
 #: A lost trial is re-run at most this many times (a re-run that is lost again counts).
 MAX_RERUNS = 3
 #: ``system_attrs`` of a re-run: the ``trial_id`` it re-runs and the attempt (1 = first re-run).
@@ -248,14 +260,14 @@ class Study:
         for _ in range(_MAX_ASK_RETRIES):
             trials = self._shared_trials()
             number = len(trials)  # numbers are gap-free: the next one is the count
-            lost = [t for t in trials if t.system_attrs.get(LOST)]
+            lost = any(map(_GET_LOST, map(_SYSTEM_ATTRS, trials)))  # C-level scan
             plan = None
             if lost and config is None and fidelity is None:
                 plan = self._rerun(trials)
             if plan is None:
-                visible = [t for t in trials if not t.system_attrs.get(LOST)] if lost else trials
-                finished = [t for t in visible if t.state.is_finished]
-                pending = [t for t in visible if not t.state.is_finished]
+                visible = [t for t in trials if not is_lost(t)] if lost else trials
+                finished = finished_trials(visible)
+                pending = running_trials(visible)
                 plan = self._plan(number, finished, pending, config, fidelity)
             system_attrs = {**owner_attrs(), "searcher": self.searcher.name}
             system_attrs.update(plan.system_attrs)
