@@ -86,7 +86,6 @@ class TrialRequest:
 _TRIAL_ID = operator.attrgetter("trial_id")
 _NUMBER_ORDER = operator.attrgetter("number", "trial_id")
 _NUMBER = operator.attrgetter("number")
-_CONFIG_KEY = operator.attrgetter("config_key")
 
 
 def merge_trials(trials: Sequence[Trial], pending: Sequence[Trial]) -> list[Trial]:
@@ -109,8 +108,11 @@ class Scheduler(ABC):
         directions: One direction per objective. Promotions rank a rung by the loss (one
             objective) or by NSGA-II order (several objectives, MO-BOHB style); intermediate
             reports are judged in the direction of the first objective.
-        fidelity: Name of the scheduled (primary) fidelity; ``None``: the space's first one.
-            Other fidelities are tied to it (:mod:`jahs_bo.schedulers.rungs`).
+        fidelity: Name of the scheduled (primary) fidelity; ``None``: the one named ``epoch``
+            or ``epochs`` if the space has it, else the space's first one. The other fidelities
+            stay at their full value (:mod:`jahs_bo.schedulers.rungs`).
+        tie_others: Tie the other fidelities to the primary instead (the cheapest rung runs
+            every fidelity at its lower bound; :mod:`jahs_bo.schedulers.rungs`).
         eta: Reduction factor: a rung keeps the best ``1/eta`` of its trials. ``None``: 3 for a
             fidelity range; for a fidelity with fixed values, the mean ratio of its rung levels
             (:func:`~jahs_bo.schedulers.rungs.default_eta`), e.g. 16.7 for epochs {12, 200}.
@@ -147,6 +149,7 @@ class Scheduler(ABC):
         eta: float | None = None,
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
+        tie_others: bool = False,
         pruning: str | Pruner | None = None,
         constraints: Sequence[OutcomeConstraint | str] = (),
         min_points_in_model: int | None = None,
@@ -161,7 +164,12 @@ class Scheduler(ABC):
         self.plan: FidelityPlan | None = None
         if self.needs_fidelity or getattr(space, "fidelities", None):
             self.plan = FidelityPlan.from_space(
-                space, fidelity, eta=eta, min_fidelity=min_fidelity, max_fidelity=max_fidelity
+                space,
+                fidelity,
+                eta=eta,
+                min_fidelity=min_fidelity,
+                max_fidelity=max_fidelity,
+                tie_others=tie_others,
             )
         self.eta = self.plan.eta if self.plan is not None else (DEFAULT_ETA if eta is None else eta)
         self.pruner = make_pruner(pruning, eta=self.eta)
@@ -283,12 +291,12 @@ class Scheduler(ABC):
                 candidates.append(t)
         if not candidates:
             return []  # without building ``known`` over the whole view
-        known = set(map(_CONFIG_KEY, view))
+        known = set(self.space.trial_keys(view))
         out: list[Trial] = []
         for t in candidates:
             if len(out) >= MAX_OPEN_PROPOSALS:
                 break
-            key = t.config_key
+            key = self.space.trial_key(t)
             if key in known:
                 continue
             known.add(key)
@@ -351,7 +359,11 @@ def make_scheduler(
     **options: Any,
 ) -> Scheduler:
     """Build a registered scheduler by name."""
-    return scheduler_class(name)(space, searcher, directions, **options)
+    from jahs_bo._build import build
+
+    return build(
+        scheduler_class(name), f"scheduler {name!r}", (space, searcher, directions), options
+    )
 
 
 def available_schedulers() -> list[str]:

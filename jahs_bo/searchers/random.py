@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,14 +9,12 @@ import numpy as np
 from jahs_bo.searchers.base import Searcher, register_searcher
 from jahs_bo.types import Config, Trial
 
-_CONFIG_KEY = operator.attrgetter("config_key")
-
 
 def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
     """Keys of every configuration in ``groups`` (finished and pending trials)."""
     keys: set[str] = set()
     for g in groups:
-        keys.update(map(_CONFIG_KEY, g))  # C-level: it runs over every trial in every ask
+        keys.update(searcher.space.trial_keys(g))  # C-level: it runs over every trial in every ask
     return keys
 
 

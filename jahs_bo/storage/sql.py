@@ -42,13 +42,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jahs_bo.exceptions import (
+    CorruptStudyError,
     DuplicateStudyError,
     JahsBOError,
     StorageError,
     StudyNotFoundError,
     TrialNotFoundError,
 )
-from jahs_bo.storage import _json
+from jahs_bo.storage import _json, _rows
 from jahs_bo.storage.base import (
     HEARTBEAT,
     Storage,
@@ -58,14 +59,7 @@ from jahs_bo.storage.base import (
     check_running,
     parse_states,
 )
-from jahs_bo.types import (
-    Config,
-    Direction,
-    FidelityValues,
-    IntermediateReport,
-    Trial,
-    TrialState,
-)
+from jahs_bo.types import Config, Direction, FidelityValues, IntermediateReport, Trial, TrialState
 
 #: Version of the table layout below (both dialects); bump it (and migrate) when it changes.
 SCHEMA_VERSION = 1
@@ -125,10 +119,6 @@ def _now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
@@ -160,6 +150,8 @@ class SQLStorage(Storage, ABC):
     #: The driver's base error class(es) and its unique-constraint error class(es).
     _DRIVER_ERRORS: tuple[type[BaseException], ...] = ()
     _UNIQUE_ERRORS: tuple[type[BaseException], ...] = ()
+    #: Errors of reading stored data (text that is not UTF-8), mapped like the driver's errors.
+    _DATA_ERRORS: tuple[type[BaseException], ...] = (UnicodeDecodeError,)
 
     def __init__(self, cache: bool = True) -> None:
         self.cache = bool(cache)
@@ -189,6 +181,29 @@ class SQLStorage(Storage, ABC):
     def _begin_failed(self, exc: BaseException) -> StorageError:
         return StorageError(f"cannot begin a transaction on {self.where}: {exc}")
 
+    def _is_damage(self, exc: BaseException) -> bool:
+        """Whether a driver error means damaged data (not a lock, a full disk, the network)."""
+        return isinstance(exc, UnicodeDecodeError)
+
+    def _db_error(self, exc: BaseException, doing: str) -> StorageError:
+        """The :class:`StorageError` for a driver error: :class:`CorruptStudyError` where
+        :meth:`_is_damage` says the data is damaged, else a plain (retryable) one."""
+        if self._is_damage(exc):
+            return CorruptStudyError(
+                f"cannot {doing} {self.where} as a jahs-bo database: it is damaged or is not "
+                f"one ({type(exc).__name__}: {str(exc).strip()}); restore it from a backup, or "
+                "pass a new one"
+            )
+        return StorageError(
+            f"cannot {doing} the database {self.where}: {str(exc).strip()}; check the path or "
+            "server, its permissions and free space, or retry"
+        )
+
+    @property
+    def _label(self) -> str:
+        """The name of the data in :mod:`~jahs_bo.storage._rows` messages."""
+        return self.where[1:-1]
+
     # ------------------------------------------------------------------------ connection
     def _conn(self) -> Any:
         if self._pid == os.getpid() and self._conn_ is not None:
@@ -200,11 +215,14 @@ class SQLStorage(Storage, ABC):
         conn = self._open()
         try:
             self._init_schema(conn)
-        except self._DRIVER_ERRORS as exc:
-            raise StorageError(
-                f"cannot set up the jahs-bo tables in {self.where} ({exc}); check that it is a "
-                "jahs-bo database you may write to"
-            ) from exc
+        except (*self._DRIVER_ERRORS, *self._DATA_ERRORS) as exc:
+            with contextlib.suppress(*self._DRIVER_ERRORS):
+                conn.close()
+            raise self._db_error(exc, "open") from exc
+        except BaseException:
+            with contextlib.suppress(*self._DRIVER_ERRORS):
+                conn.close()
+            raise
         self._conn_ = conn
         self._pid = os.getpid()
         return conn
@@ -222,6 +240,10 @@ class SQLStorage(Storage, ABC):
                     stmt.format(id=self._ID_COLUMN, ref=self._REF_COLUMN, float=self._FLOAT_COLUMN)
                 )
             rows = conn.execute("SELECT version FROM jahs_bo_schema").fetchall()
+            if len(rows) > 1 or (rows and type(rows[0][0]) is not int):
+                raise _rows.corrupt(
+                    self._label, "table jahs_bo_schema", f"holds {rows!r}, not one version"
+                )
             if not rows:
                 self._x(conn, "INSERT INTO jahs_bo_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             elif rows[0][0] != SCHEMA_VERSION:
@@ -231,7 +253,7 @@ class SQLStorage(Storage, ABC):
                     "jahs-bo version that wrote it, or start a new database"
                 )
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback_quietly(conn)
             raise
         conn.execute("COMMIT")
 
@@ -247,7 +269,6 @@ class SQLStorage(Storage, ABC):
             try:
                 yield conn
             except self._UNIQUE_ERRORS as exc:
-                conn.execute("ROLLBACK")
                 self._rollback_quietly(conn)
                 raise StorageError(
                     f"a write to {self.where} conflicts with stored data: {exc}"
@@ -255,9 +276,9 @@ class SQLStorage(Storage, ABC):
             except JahsBOError:
                 self._rollback_quietly(conn)
                 raise
-            except self._DRIVER_ERRORS as exc:
+            except (*self._DRIVER_ERRORS, *self._DATA_ERRORS) as exc:
                 self._rollback_quietly(conn)
-                raise StorageError(f"a write to {self.where} failed: {exc}") from exc
+                raise self._db_error(exc, "write to") from exc
             except BaseException:
                 self._rollback_quietly(conn)
                 raise
@@ -278,13 +299,17 @@ class SQLStorage(Storage, ABC):
                 raise self._begin_failed(exc) from exc
             try:
                 yield conn
-            except self._DRIVER_ERRORS as exc:
+            except (*self._DRIVER_ERRORS, *self._DATA_ERRORS) as exc:
                 self._rollback_quietly(conn)
-                raise StorageError(f"a read from {self.where} failed: {exc}") from exc
+                raise self._db_error(exc, "read") from exc
             except BaseException:
                 self._rollback_quietly(conn)
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except self._DRIVER_ERRORS as exc:
+                self._rollback_quietly(conn)
+                raise self._db_error(exc, "read") from exc
 
     def _rollback_quietly(self, conn: Any) -> None:
         with contextlib.suppress(*self._DRIVER_ERRORS):  # a lost connection rolled back already
@@ -370,7 +395,8 @@ class SQLStorage(Storage, ABC):
             ).fetchone()
             if row is None:
                 raise StudyNotFoundError(f"no study with id {study_id!r} in {self.where}")
-            attrs = _json.loads(row[0], {})
+            where = f"table studies, row study_id={study_id}"
+            attrs = _rows.json_object(row[0], self._label, where, column)
             attrs[key] = value
             self._x(
                 conn,
@@ -378,20 +404,8 @@ class SQLStorage(Storage, ABC):
                 (_json.dumps(attrs, "study attributes"), study_id),
             )
 
-    @staticmethod
-    def _study_from_row(row: Sequence[Any]) -> StudyInfo:
-        (study_id, name, space_json, directions, seed, searcher, user, system, created) = row
-        return StudyInfo(
-            study_id=int(study_id),
-            name=name,
-            space_json=space_json,
-            directions=tuple(Direction(d) for d in _json.loads(directions)),
-            seed=int(seed),
-            searcher_name=searcher,
-            user_attrs=_json.loads(user, {}),
-            system_attrs=_json.loads(system, {}),
-            datetime_created=_dt(created),
-        )
+    def _study_from_row(self, row: Sequence[Any]) -> StudyInfo:
+        return _rows.study_from_row(self._label, row)
 
     # ------------------------------------------------------------------------------ trials
     def create_trial(
@@ -504,7 +518,8 @@ class SQLStorage(Storage, ABC):
             ).fetchone()
             if row is None:
                 raise self._not_found(conn, trial_id)
-            attrs = _json.loads(row[0], {})
+            where = f"table trials, row trial_id={trial_id}"
+            attrs = _rows.json_object(row[0], self._label, where, column)
             attrs[key] = value
             self._x(
                 conn,
@@ -618,13 +633,14 @@ class SQLStorage(Storage, ABC):
     ) -> dict[int, list[IntermediateReport]]:
         """Intermediate values of the trials ``t`` selected by ``where``, by trial id."""
         out: dict[int, list[IntermediateReport]] = {}
+        label = self._label
         for tid, step, value in self._x(
             conn,
             "SELECT r.trial_id, r.step, r.value FROM reports r JOIN trials t "
             f"ON r.trial_id = t.trial_id WHERE {where} ORDER BY r.trial_id, r.step",
             args,
         ):
-            out.setdefault(tid, []).append(_report(step, value))
+            out.setdefault(tid, []).append(_rows.report_from_row(label, tid, step, value))
         return out
 
     def _check_study(self, conn: Any, study_id: int) -> None:
@@ -641,7 +657,7 @@ class SQLStorage(Storage, ABC):
         if row is None:
             raise self._not_found(conn, trial_id)
         reports = [
-            _report(step, value)
+            _rows.report_from_row(self._label, trial_id, step, value)
             for step, value in self._x(
                 conn,
                 "SELECT step, value FROM reports WHERE trial_id = ? ORDER BY step",
@@ -657,29 +673,5 @@ class SQLStorage(Storage, ABC):
             "trial_id of a trial returned by ask() or study.trials"
         )
 
-    @staticmethod
-    def _trial_from_row(row: Sequence[Any], reports: list[IntermediateReport]) -> Trial:
-        (trial_id, number, state, config, fidelity, values, parent_id, user, system, error,
-         start, complete, heartbeat) = row  # fmt: skip
-        system_attrs = _json.loads(system, {})
-        system_attrs[HEARTBEAT] = float(heartbeat)
-        vals = _json.loads(values)
-        return Trial(
-            trial_id=int(trial_id),
-            number=int(number),
-            config=_json.loads(config, {}),
-            fidelity=_json.loads(fidelity, {}),
-            state=TrialState(state),
-            values=None if vals is None else tuple(float(v) for v in vals),
-            intermediate=tuple(reports),
-            parent_id=None if parent_id is None else int(parent_id),
-            user_attrs=_json.loads(user, {}),
-            system_attrs=system_attrs,
-            error=error,
-            datetime_start=_dt(start),
-            datetime_complete=_dt(complete),
-        )
-
-
-def _report(step: int, value: float | None) -> IntermediateReport:
-    return IntermediateReport(int(step), float("nan") if value is None else float(value))
+    def _trial_from_row(self, row: Sequence[Any], reports: list[IntermediateReport]) -> Trial:
+        return _rows.trial_from_row(self._label, row, reports)

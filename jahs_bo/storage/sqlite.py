@@ -27,10 +27,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from jahs_bo.exceptions import StorageError
+from jahs_bo.exceptions import CorruptStudyError, StorageError
 from jahs_bo.storage.sql import SCHEMA_VERSION, SQLStorage
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStorage"]
+
+#: Words of SQLite's messages for errors of the environment (a lock, a full or read-only disk),
+#: as opposed to a damaged file.
+_TRANSIENT = ("locked", "busy", "unable to open", "readonly", "read-only", "disk i/o", "full")
 
 
 class SQLiteStorage(SQLStorage):
@@ -42,8 +46,10 @@ class SQLiteStorage(SQLStorage):
         cache: Read only the trials that changed (see :mod:`jahs_bo.storage.sql`).
 
     Raises:
-        StorageError: The file cannot be opened, is not a SQLite database, or holds another
-            schema version.
+        StorageError: The file cannot be opened or holds another schema version.
+        CorruptStudyError: The file is not a SQLite database or is damaged (a
+            :class:`StorageError` too). Every later read raises it as well when it meets a
+            damaged page or a row jahs-bo cannot have written (see :mod:`jahs_bo.storage._rows`).
     """
 
     _BEGIN_WRITE = "BEGIN IMMEDIATE"
@@ -77,6 +83,24 @@ class SQLiteStorage(SQLStorage):
             "process holds it, raise `timeout` or retry"
         )
 
+    def _is_damage(self, exc: BaseException) -> bool:
+        if isinstance(exc, sqlite3.OperationalError):
+            text = str(exc).lower()
+            return not any(w in text for w in _TRANSIENT)
+        return isinstance(exc, (sqlite3.Error, UnicodeDecodeError))
+
+    def _db_error(self, exc: BaseException, doing: str) -> StorageError:
+        if not self._is_damage(exc):
+            return StorageError(
+                f"cannot {doing} the database {self.where}: {exc}; check the path, its "
+                "permissions and free space, or retry"
+            )
+        return CorruptStudyError(
+            f"cannot {doing} {self.where} as a jahs-bo SQLite database: the file is damaged or "
+            f"is not one ({type(exc).__name__}: {exc}); restore it from a backup, or pass a new "
+            "file name"
+        )
+
     def _open(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,11 +115,8 @@ class SQLiteStorage(SQLStorage):
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(
-                f"cannot open {self.where} as a jahs-bo SQLite database ({exc}); "
-                "check the path, or pass a new file name"
-            ) from exc
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise self._db_error(exc, "open") from exc
         except OSError as exc:
             raise StorageError(f"cannot create the database {self.where}: {exc}") from exc
         return conn

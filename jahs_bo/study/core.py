@@ -327,7 +327,7 @@ class Study:
         left = [i for i in range(len(portfolio)) if i not in marked]
         if not left:
             return None
-        keys = {t.config_key for t in trials}
+        keys = set(self.space.trial_keys(trials))
         for i in left:
             if self.space.config_key(portfolio[i]) not in keys:
                 return TrialPlan(
@@ -482,6 +482,10 @@ class Study:
         on_report = getattr(self.scheduler, "on_report", None)
         if on_report is None:
             return False
+        from jahs_bo.study.objective import _check_step
+        from jahs_bo.types import _number
+
+        step, value = _check_step(step), _number(value, " (should_stop)")
         current = self._storage.get_trial(self._own_trial_id(trial))
         decision = on_report(current, int(step), float(value), self._shared_trials())
         return str(getattr(decision, "value", decision)).lower() == "stop"

@@ -243,7 +243,7 @@ class _Loop:
         if prev is None and trial.parent_id is not None:
             with contextlib.suppress(Exception):  # a parent we cannot read: no resume
                 prev = dict(self.study.storage.get_trial(trial.parent_id).fidelity)
-        key = self.study.space.config_key(trial.config)
+        key = self.study.space.value_key(trial.config)  # isomorphic cells: own weights
         return Task(
             trial_id=trial.trial_id,
             number=trial.number,

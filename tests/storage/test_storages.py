@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from jahs_bo.exceptions import (
+    CorruptStudyError,
     DuplicateStudyError,
     InputError,
     StorageError,
@@ -285,6 +286,35 @@ def test_postgres_persists_pickles_and_checks_its_schema(postgres_url: str) -> N
         conn.execute("UPDATE jahs_bo_schema SET version = 99")
     with pytest.raises(StorageError, match="schema version 99.*reads version 1"):
         PostgresStorage(postgres_url)
+
+
+def test_postgres_rows_are_checked_and_driver_errors_mapped(postgres_url: str) -> None:
+    """The rows of a PostgreSQL study go through the same checks as a SQLite file's
+    (``storage/_rows.py``); a damaged table raises CorruptStudyError, not a psycopg error."""
+    import psycopg
+
+    st = PostgresStorage(postgres_url)
+    sid = _study(st)
+    t = st.create_trial(sid, {"a": 1})
+    st.finish_trial(t.trial_id, TrialState.COMPLETE, [1.0])
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE trials SET objective_values = '[\"x\"]'")
+    for fresh in (PostgresStorage(postgres_url), PostgresStorage(postgres_url, cache=False)):
+        with pytest.raises(CorruptStudyError, match=rf"trial_id={t.trial_id}.*objective_values"):
+            fresh.get_trials(sid, deepcopy=False)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE trials SET objective_values = '[1.0]', state = 'bogus'")
+    with pytest.raises(CorruptStudyError, match="column state holds 'bogus'"):
+        st.get_trial(t.trial_id)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE trials SET state = 'complete'")
+        conn.execute("ALTER TABLE reports RENAME COLUMN value TO v")
+    with pytest.raises(CorruptStudyError, match="UndefinedColumn"):
+        st.get_trials(sid)
+    # a plain error of the driver (here a cancelled query) stays a retryable StorageError
+    with pytest.raises(StorageError) as info, st._read():
+        raise psycopg.errors.QueryCanceled("canceled")
+    assert not isinstance(info.value, CorruptStudyError)
 
 
 def test_postgres_unreachable_server_names_the_url_without_its_password() -> None:
