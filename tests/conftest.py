@@ -49,8 +49,13 @@ def postgres_server() -> Iterator[str]:
             "PostgreSQL server binaries (initdb, pg_ctl) are neither on PATH nor under "
             "/usr/lib/postgresql/*/bin; scripts/setup.sh installs them"
         )
-    with LocalPostgres() as server:
+    # stop() also runs on Ctrl-C (pytest tears session fixtures down) and, as a last resort, from
+    # LocalPostgres's atexit hook; it kills the server by pid if pg_ctl stop fails.
+    server = LocalPostgres().start()
+    try:
         yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture

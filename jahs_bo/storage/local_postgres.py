@@ -2,7 +2,9 @@
 
 :class:`LocalPostgres` runs ``initdb`` in a fresh directory and ``pg_ctl start`` on a free local
 port (its unix socket in that directory too), creates a database and gives its
-``postgresql://`` URL; ``stop()`` shuts the server down and deletes the directory. The server
+``postgresql://`` URL; ``stop()`` shuts the server down and deletes the directory. If ``pg_ctl
+stop`` fails (or the directory was deleted under it), ``stop()`` kills the server by the process
+id read from ``postmaster.pid`` at start; an ``atexit`` hook stops a server the program forgot. The server
 binaries are found on ``PATH`` or under ``/usr/lib/postgresql/<version>/bin`` (Debian, Ubuntu).
 PostgreSQL refuses to run as root, so when called as root the server runs as the ``postgres``
 user (``runuser -u postgres``), which owns the directory. A production study uses a managed
@@ -11,11 +13,15 @@ server instead (see the README's "Many machines").
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -62,6 +68,7 @@ class LocalPostgres:
         self.bin_dir = bin_dir or find_postgres_bin()
         self.root: Path | None = None
         self.port: int | None = None
+        self.pid: int | None = None  # the postmaster's, from postmaster.pid
 
     @property
     def url(self) -> str:
@@ -94,6 +101,16 @@ class LocalPostgres:
                 "/usr/lib/postgresql/*/bin; install them, e.g. apt-get install -y postgresql"
             )
         self.root = Path(tempfile.mkdtemp(prefix="jahs_bo_pg_"))
+        atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        assert self.root is not None
         if os.geteuid() == 0:
             shutil.chown(self.root, user="postgres")
         data = self.root / "data"
@@ -107,21 +124,34 @@ class LocalPostgres:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "server.log"),
                   "-w", "-t", "60", "start")  # fmt: skip
+        self.pid = int((data / "postmaster.pid").read_text().split("\n", 1)[0])
         self._run("createdb", "-h", str(self.root), "-p", str(self.port), "-U", "postgres",
                   self.database)  # fmt: skip
-        return self
 
     def stop(self) -> None:
-        """Stop the server (fast shutdown) and delete its directory."""
-        if self.root is None:
+        """Stop the server (fast shutdown) and delete its directory; never raises.
+
+        When ``pg_ctl stop`` fails or the directory is gone, the server is killed by its process
+        id (``SIGQUIT``, PostgreSQL's immediate shutdown, then ``SIGKILL``). Idempotent.
+        """
+        root, pid = self.root, self.pid
+        self.root = self.port = self.pid = None
+        atexit.unregister(self.stop)
+        if root is None:
             return
         try:
-            if (self.root / "data" / "postmaster.pid").exists():
-                self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
+            stopped = False
+            if (root / "data" / "postmaster.pid").exists():
+                with contextlib.suppress(StorageError, OSError, subprocess.SubprocessError):
+                    self.root = root  # for _run's server log
+                    self._run("pg_ctl", "-D", str(root / "data"), "-m", "fast", "-w", "-t", "30",
+                              "stop")  # fmt: skip
+                    stopped = True
+                self.root = None
+            if not stopped and pid is not None:
+                _kill_postmaster(pid)
         finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
-            self.port = None
+            shutil.rmtree(root, ignore_errors=True)
 
     def __enter__(self) -> LocalPostgres:
         return self.start()
@@ -133,3 +163,30 @@ class LocalPostgres:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _is_postgres(pid: int) -> bool:
+    """Whether process ``pid`` is alive and a PostgreSQL server (not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no /proc (macOS): trust the pid while it lives
+        except OSError:
+            return False
+        return True
+    return b"postgres" in cmdline
+
+
+def _kill_postmaster(pid: int, timeout: float = 10.0) -> None:
+    """Immediate shutdown of the postmaster ``pid`` (SIGQUIT, then SIGKILL); never raises."""
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        if not _is_postgres(pid):
+            return
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _is_postgres(pid):
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+            time.sleep(0.05)
