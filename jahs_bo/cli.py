@@ -4,6 +4,7 @@
 
     jahs-bo run path/to/train.py:train --space space.json --n-trials 50 --workers 2 \\
         --storage study.db [--study-name NAME] [--seed 0] [--direction maximize]
+    jahs-bo run ... --storage postgresql://user:password@host:5432/db   # on every machine
     jahs-bo status --storage study.db [--study-name NAME]
     jahs-bo best   --storage study.db [--study-name NAME] [--json]
     jahs-bo export --storage study.db --format csv|json [--output trials.csv]
@@ -386,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def storage_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--storage", required=True, help="SQLite file of the study (path or sqlite:/// URL)"
+            "--storage",
+            required=True,
+            help="the study's storage: a SQLite file (path or sqlite:/// URL) or a "
+            "postgresql://user:password@host:port/dbname URL",
         )
         p.add_argument(
             "--study-name", default=None, help="study in the file (default: the only one)"
@@ -405,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--storage",
         required=True,
-        help="SQLite file of the study, a path or sqlite:/// URL (created if missing)",
+        help="the study's storage: a SQLite file, a path or sqlite:/// URL (created if "
+        "missing), or a postgresql://user:password@host:port/dbname URL (workers on several "
+        "machines may run the same command against it)",
     )
     run.add_argument(
         "--mkdir", action="store_true", help="create the storage's directory if it is missing"

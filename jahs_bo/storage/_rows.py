@@ -1,4 +1,4 @@
-"""Decoding of stored SQLite rows into frozen trials and studies, checked on the way.
+"""Decoding of stored SQL rows (SQLite and PostgreSQL) into frozen trials and studies, checked on the way.
 
 A study file may be damaged (a disk error, a truncated copy) or edited by hand. Every value read
 back is checked while it is decoded (type checks and one ``json.loads`` per column, so reading
@@ -104,7 +104,7 @@ def _values(text: Any, state: TrialState, path: str, where: str) -> tuple[float,
 
 
 def trial_from_row(path: str, row: Sequence[Any], reports: Sequence[IntermediateReport]) -> Trial:
-    """A :class:`Trial` from a row of ``sqlite._TRIAL_COLUMNS``.
+    """A :class:`Trial` from a row of ``sql._TRIAL_COLUMNS``.
 
     Raises:
         CorruptStudyError: A column holds a value jahs-bo cannot have written.

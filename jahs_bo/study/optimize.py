@@ -220,7 +220,8 @@ class _Loop:
             return False
         if self.n_trials is None:
             return True
-        held = sum(counts(t) or t.state is TrialState.RUNNING for t in self.study.trials)
+        trials = self.study._shared_trials()
+        held = sum(counts(t) or t.state is TrialState.RUNNING for t in trials)
         return held < self.n_trials
 
     def ask(self) -> Trial:
@@ -229,7 +230,7 @@ class _Loop:
             space = self.study.space
             present = {
                 (space.config_key(t.config), tuple(sorted(t.fidelity.items())))
-                for t in self.study.trials
+                for t in self.study._shared_trials()
                 if t.state is TrialState.RUNNING or counts(t)
             }
             for config, fidelity in self.enqueued:
