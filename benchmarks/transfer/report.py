@@ -35,7 +35,7 @@ from benchmarks.report import (
     versions,
     write_curves,
 )
-from benchmarks.transfer.sources import PORTFOLIO_NOTE, benchmark
+from benchmarks.transfer.sources import BENCHMARKS, PORTFOLIO_NOTE, benchmark
 
 CHECKPOINTS = (5, 10, 25, 30, 50)
 BASELINES = ("gp", "re", "random")
@@ -192,7 +192,7 @@ def write(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer.run report")
-    parser.add_argument("--bench", required=True, choices=["nb201", "lcbench"])
+    parser.add_argument("--bench", required=True, choices=list(BENCHMARKS))
     parser.add_argument("--out", required=True)
     parser.add_argument("--baseline", action="append", default=[], help="curve files or folders")
     parser.add_argument("--max-eval", type=int, default=50, help="baseline curves cut here")

@@ -41,7 +41,12 @@ from typing import Any  # noqa: E402
 
 from benchmarks.problems import get_problem  # noqa: E402
 from benchmarks.run import parse_seeds, run_jahs, run_path  # noqa: E402
-from benchmarks.transfer.sources import PORTFOLIO_SIZE, Benchmark, benchmark  # noqa: E402
+from benchmarks.transfer.sources import (  # noqa: E402
+    BENCHMARKS,
+    PORTFOLIO_SIZE,
+    Benchmark,
+    benchmark,
+)
 
 METHODS = ("transfer", "transfer-noguard", "portfolio", "gp", "re", "random")
 
@@ -125,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.transfer.run", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--bench", required=True, choices=["nb201", "lcbench"])
+    parser.add_argument("--bench", required=True, choices=list(BENCHMARKS))
     parser.add_argument("--heldout", default="default", help="tasks, comma-separated")
     parser.add_argument("--methods", default="transfer,portfolio", help=f"some of {METHODS}")
     parser.add_argument("--seeds", default="0-19")

@@ -8,6 +8,8 @@ from them; the held-out task is then searched through its harness problem
 
 - ``nb201``: CIFAR-10, CIFAR-100 and ImageNet16-120 of the shipped NAS-Bench-201 table; a
   source is every one of the 15,625 cells with its 200-epoch validation accuracy.
+- ``nb201-adversarial``: the NB201 tasks with every source's values negated (its worst cells
+  look best): sources that contradict the target, to show the negative-transfer guard at work.
 - ``lcbench``: the 34 OpenML tasks of the LCBench surrogate; a source is ``N_LCBENCH``
   configurations drawn uniformly (log-uniform where the range is log-scaled) with
   ``numpy.random.default_rng(LCBENCH_SOURCE_SEED)``, the same draws for every task, with the
@@ -40,23 +42,30 @@ LCBENCH_HELDOUT_SEED = 12
 PORTFOLIO_SIZE = 10
 
 
+BENCHMARKS = ("nb201", "nb201-adversarial", "lcbench")
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One transfer benchmark.
 
     Attributes:
-        name: ``"nb201"`` or ``"lcbench"``.
+        name: ``"nb201"``, ``"nb201-adversarial"`` or ``"lcbench"``.
+        kind: The problem family (``"nb201"`` or ``"lcbench"``).
         tasks: Every task name.
         heldout: The tasks held out by default.
+        negate: Sources carry their values negated (``nb201-adversarial``).
     """
 
     name: str
+    kind: str
     tasks: tuple[str, ...]
     heldout: tuple[str, ...]
+    negate: bool = False
 
     def problem(self, task: str) -> str:
         """The harness problem of ``task``."""
-        return f"{self.name}/{task}"
+        return f"{self.kind}/{task}"
 
     def space(self) -> Any:
         """The search space every task shares."""
@@ -68,13 +77,19 @@ class Benchmark:
         """``TaskData`` of every task but ``heldout``."""
         if heldout not in self.tasks:
             raise ValueError(f"unknown {self.name} task {heldout!r}; use one of {self.tasks}")
-        return [source(self.name, t) for t in self.tasks if t != heldout]
+        tasks = [source(self.kind, t) for t in self.tasks if t != heldout]
+        if self.negate:
+            from jahs_bo.metalearn import TaskData
+
+            tasks = [TaskData(t.configs, -np.asarray(t.values), name=f"-{t.name}") for t in tasks]
+        return tasks
 
 
 def benchmark(name: str) -> Benchmark:
-    """The benchmark called ``name`` (``"nb201"`` or ``"lcbench"``)."""
-    if name == "nb201":
-        return Benchmark("nb201", tuple(NB201_COLUMNS), tuple(NB201_COLUMNS))
+    """The benchmark called ``name`` (one of :data:`BENCHMARKS`)."""
+    if name in ("nb201", "nb201-adversarial"):
+        tasks = tuple(NB201_COLUMNS)
+        return Benchmark(name, "nb201", tasks, tasks, negate=name == "nb201-adversarial")
     if name == "lcbench":
         from benchmarks.problems.lcbench import lcbench_tasks
 
@@ -82,8 +97,8 @@ def benchmark(name: str) -> Benchmark:
         others = sorted(t for t in tasks if t not in LCBENCH_TABLE_TASKS)
         rng = np.random.default_rng(LCBENCH_HELDOUT_SEED)
         drawn = [others[i] for i in sorted(rng.choice(len(others), 7, replace=False))]
-        return Benchmark("lcbench", tasks, (*LCBENCH_TABLE_TASKS, *drawn))
-    raise ValueError(f"unknown transfer benchmark {name!r}; use 'nb201' or 'lcbench'")
+        return Benchmark("lcbench", "lcbench", tasks, (*LCBENCH_TABLE_TASKS, *drawn))
+    raise ValueError(f"unknown transfer benchmark {name!r}; use one of {BENCHMARKS}")
 
 
 @functools.lru_cache(maxsize=64)
