@@ -25,7 +25,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -197,10 +197,12 @@ def run_jahs(
     budget: int | None = None,
     cost_budget: float | None = None,
     study_kwargs: dict[str, Any] | None = None,
+    on_finish: Callable[[Any], None] | None = None,
 ) -> CurveRecorder:
     """Optimize ``problem`` with a jahs-bo study through ``ask()/tell()``.
 
-    Stops after ``budget`` evaluations or once the cumulative cost reaches ``cost_budget``.
+    Stops after ``budget`` evaluations or once the cumulative cost reaches ``cost_budget``;
+    then calls ``on_finish(study)`` if given (to read what the searcher kept).
 
     Returns:
         The recorder holding the curve.
@@ -224,6 +226,8 @@ def run_jahs(
         study.tell(trial, list(values) if problem.multi_objective else values[0])
         ask_seconds += time.perf_counter() - start  # overhead = ask + tell, as for the peers
         recorder.add(trial.config, fidelity, metrics, ask_seconds)
+    if on_finish is not None:
+        on_finish(study)
     return recorder
 
 

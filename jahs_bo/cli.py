@@ -4,12 +4,14 @@
 
     jahs-bo run path/to/train.py:train --space space.json --n-trials 50 --workers 2 \\
         --storage study.db [--study-name NAME] [--seed 0] [--direction maximize]
+    jahs-bo run ... --storage postgresql://user:password@host:5432/db   # on every machine
     jahs-bo status --storage study.db [--study-name NAME]
     jahs-bo best   --storage study.db [--study-name NAME] [--json]
     jahs-bo export --storage study.db --format csv|json [--output trials.csv]
     jahs-bo plot   --storage study.db [--output-dir plots/]
     jahs-bo metatrain --space space.json --from a.db --from b.db --out DIR [--steps 1500]
     jahs-bo run ... --meta DIR        # searcher "transfer" with that meta-model
+    jahs-bo run ... --warm-start a.db # the best of earlier studies' configurations first
 
 ``--space`` is a JSON file (``SearchSpace.to_json()`` output, or a ConfigSpace JSON file) or a
 factory ``module:function`` / ``path/to/file.py:function`` returning a ``SearchSpace``.
@@ -161,6 +163,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if searcher not in (None, "transfer"):
             raise CLIError(f"--meta uses searcher 'transfer'; drop --searcher {searcher}")
         searcher, searcher_options = "transfer", {"meta": str(Path(args.meta).resolve())}
+    warm_start = None
+    if args.warm_start:
+        warm_start = _source_tasks(args.warm_start, space, args.space)
+        if not warm_start:
+            raise CLIError(f"--warm-start found no studies in {args.warm_start}")
     study = open_study(
         space,
         storage=storage,
@@ -172,6 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         seed=args.seed,
         constraints=args.constraint,
+        warm_start=warm_start,
     )
     try:
         study.optimize(
@@ -193,24 +201,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_metatrain(args: argparse.Namespace) -> int:
-    """Meta-train on every study in the ``--from`` files (one source task per study)."""
-    from jahs_bo.metalearn import TaskData, meta_train
+def _source_tasks(specs: list[str], space: Any, space_arg: str) -> list[Any]:
+    """One ``metalearn.TaskData`` per study in the storages ``specs`` (all of ``space``)."""
+    from jahs_bo.metalearn import TaskData
     from jahs_bo.storage import get_storage
     from jahs_bo.study import load_study
 
-    space = load_space(args.space)
     sources = []
-    for spec in args.sources:
+    for spec in specs:
         storage = get_storage(spec, must_exist=True)
         for info in storage.list_studies():
             study = load_study(info.name, storage, searcher="random")
             if study.space != space:
                 raise CLIError(
                     f"study {info.name!r} in {spec!r} has another search space than "
-                    f"{args.space!r}; meta-train on studies of one space"
+                    f"{space_arg!r}; use source studies of one space"
                 )
             sources.append(TaskData.from_study(study, name=f"{Path(spec).stem}:{info.name}"))
+    return sources
+
+
+def cmd_metatrain(args: argparse.Namespace) -> int:
+    """Meta-train on every study in the ``--from`` files (one source task per study)."""
+    from jahs_bo.metalearn import meta_train
+
+    space = load_space(args.space)
+    sources = _source_tasks(args.sources, space, args.space)
     if len(sources) < 2:
         raise CLIError(
             f"meta-training needs at least 2 source studies, found {len(sources)} in "
@@ -371,7 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def storage_args(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--storage", required=True, help="SQLite file of the study (path or sqlite:/// URL)"
+            "--storage",
+            required=True,
+            help="the study's storage: a SQLite file (path or sqlite:/// URL) or a "
+            "postgresql://user:password@host:port/dbname URL",
         )
         p.add_argument(
             "--study-name", default=None, help="study in the file (default: the only one)"
@@ -390,7 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--storage",
         required=True,
-        help="SQLite file of the study, a path or sqlite:/// URL (created if missing)",
+        help="the study's storage: a SQLite file, a path or sqlite:/// URL (created if "
+        "missing), or a postgresql://user:password@host:port/dbname URL (workers on several "
+        "machines may run the same command against it)",
     )
     run.add_argument(
         "--mkdir", action="store_true", help="create the storage's directory if it is missing"
@@ -421,6 +442,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--meta",
         default=None,
         help="meta-model directory (jahs-bo metatrain --out): use searcher 'transfer'",
+    )
+    run.add_argument(
+        "--warm-start",
+        action="append",
+        metavar="STORAGE",
+        help="SQLite file or URL of earlier studies of the same space, repeatable: a new "
+        "study first evaluates a greedy portfolio of their best configurations",
     )
     run.add_argument("--timeout-per-trial", type=float, default=None, help="seconds")
     run.add_argument("--no-progress", action="store_true", help="no live progress display")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,13 @@ def as_constraints(
     """
     if isinstance(constraints, (str, OutcomeConstraint)):
         constraints = [constraints]
+    if constraints is not None and (
+        isinstance(constraints, (bytes, Mapping)) or not isinstance(constraints, Iterable)
+    ):
+        raise InputError(
+            f"constraints={constraints!r} must be a constraint or a list of them, e.g. "
+            "['latency_ms <= 10']"
+        )
     return [
         c if isinstance(c, OutcomeConstraint) else OutcomeConstraint.parse(c)
         for c in constraints or ()

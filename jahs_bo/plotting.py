@@ -52,9 +52,12 @@ def incumbent_curve(values: Sequence[float], direction: Direction | str) -> np.n
 
 
 def _primary_fidelity(trials: Sequence[Trial]) -> str | None:
+    """The fidelity schedulers vary by default (``epoch``/``epochs``, else the first)."""
+    from jahs_bo.schedulers.rungs import default_primary
+
     for t in trials:
         if t.fidelity:
-            return next(iter(t.fidelity))
+            return default_primary(list(t.fidelity))
     return None
 
 
@@ -149,7 +152,7 @@ def plot_incumbent_over_cost(study: Any, path: str | Path, objective: int = 0) -
 
 
 def plot_fidelity_usage(study: Any, path: str | Path) -> Path | None:
-    """Trials per level of the first fidelity (rung), stacked by final state.
+    """Trials per level of the scheduled fidelity (rung), stacked by final state.
 
     Returns ``None`` (and draws nothing) when the trials have no fidelity.
     """

@@ -6,12 +6,15 @@ No torch here: these types are what storages persist and what users read back.
 from __future__ import annotations
 
 import enum
+import itertools
+import json
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jahs_bo.exceptions import ObjectiveValueError
 
@@ -30,9 +33,10 @@ class TrialState(str, enum.Enum):
     FAILED = "failed"
     PRUNED = "pruned"
 
-    @property
-    def is_finished(self) -> bool:
-        return self is not TrialState.RUNNING
+    is_finished: bool  # set per member below: a plain attribute, read in every ask's loops
+
+    def __init__(self, value: str) -> None:
+        self.is_finished = value != "running"
 
 
 class Direction(str, enum.Enum):
@@ -62,6 +66,21 @@ class IntermediateReport:
 
     step: int
     value: float
+
+
+def finished_trials(trials: Iterable[Trial]) -> list[Trial]:
+    """The finished trials of ``trials``, in order (a C-level filter: it runs in every ask)."""
+    return list(filter(_IS_FINISHED, trials))
+
+
+def running_trials(trials: Iterable[Trial]) -> list[Trial]:
+    """The RUNNING trials of ``trials``, in order."""
+    return list(itertools.filterfalse(_IS_FINISHED, trials))
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """A stable string key of a (canonical) configuration, for deduplication."""
+    return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,23 @@ class Trial:
     error: str | None = None
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
+
+    if TYPE_CHECKING:
+
+        @property
+        def config_key(self) -> str:
+            """:func:`config_key` of the configuration (computed once per trial object)."""
+            return ""
+
+    def __getattr__(self, name: str) -> Any:
+        # ``config_key`` is computed on first access and then stored on the instance, so that
+        # later reads are plain attribute reads: searchers deduplicate every ask against every
+        # trial of the study.
+        if name == "config_key":
+            key = config_key(self.config)
+            object.__setattr__(self, "config_key", key)
+            return key
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def value(self) -> float:
@@ -193,3 +229,6 @@ def check_values(values: Any, n_objectives: int) -> tuple[float, ...] | str:
             return f"objective returned a non-finite value {seq!r}"
         out.append(f)
     return tuple(out)
+
+
+_IS_FINISHED = operator.attrgetter("state.is_finished")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped NAS-Bench-201 table, a real local Ray cluster."""
+"""Shared fixtures: the shipped NAS-Bench-201 table, a PostgreSQL server, a local Ray cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,36 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a PostgreSQL server of the test session's own (initdb in a temporary directory)."""
+    from jahs_bo.storage.local_postgres import LocalPostgres, find_postgres_bin
+
+    if find_postgres_bin() is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) are neither on PATH nor under "
+            "/usr/lib/postgresql/*/bin; scripts/setup.sh installs them"
+        )
+    # stop() also runs on Ctrl-C (pytest tears session fixtures down) and, as a last resort, from
+    # LocalPostgres's atexit hook; it kills the server by pid if pg_ctl stop fails.
+    server = LocalPostgres().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A ``postgresql://`` URL whose tables live in a fresh schema (an empty database per test)."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres_server}?options=-csearch_path%3D{schema}"
 
 
 # ------------------------------------------------------------------------------ Ray cluster

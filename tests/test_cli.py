@@ -261,3 +261,32 @@ def test_configspace_json_is_accepted_as_a_space(files: dict[str, Path]) -> None
     assert run(files, "--objectives", "err:minimize", "size:minimize", target="two", n=2) == 0
     study = load_study("two", files["db"])
     assert study.space.hp_names == ["x"] and not study.space.fidelities
+
+
+def test_two_cli_workers_share_one_postgres_study(
+    files: dict[str, Path], postgres_url: str, capsys
+) -> None:
+    """``jahs-bo run --storage postgresql://...`` from two processes (two machines alike): one
+    study, unique numbers, and both stop when the study holds ``--n-trials`` trials."""
+    cmd = [
+        sys.executable, "-m", "jahs_bo", "run", f"{files['train']}:train",
+        "--space", str(files["space"]), "--n-trials", "12", "--storage", postgres_url,
+        "--searcher", "random", "--seed", "0", "--no-progress",
+    ]  # fmt: skip
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "best trial" in out
+    study = load_study("train", postgres_url)
+    trials = study.trials
+    assert 12 <= len(trials) <= 13  # a race between the two last asks may add one
+    assert [t.number for t in trials] == list(range(len(trials)))
+    assert all(t.state.is_finished for t in trials)
+    assert sum(t.state is TrialState.FAILED for t in trials) == len(trials) // 4  # "diverged"
+    assert main(["status", "--storage", postgres_url]) == 0
+    out = capsys.readouterr().out
+    assert "study train" in out and "complete" in out

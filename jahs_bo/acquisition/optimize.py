@@ -71,6 +71,7 @@ def optimize_acquisition(
     rng: np.random.Generator,
     search: CandidateSearch = CandidateSearch(),
     acqf: AcquisitionFunction | None = None,
+    X_extra: Tensor | None = None,
 ) -> Tensor:
     """The best new candidates, best first.
 
@@ -84,6 +85,8 @@ def optimize_acquisition(
         search: Sizes of the search.
         acqf: A differentiable acquisition for the continuous refinement (``None``: no
             refinement, e.g. Thompson sampling).
+        X_extra: ``e x d`` rows always among the candidates (e.g. configurations that were
+            best on related tasks), unless observed or pending.
 
     Returns:
         ``k x d`` candidates (``k <= search.n_ranked``, possibly ``0``), best first.
@@ -91,12 +94,13 @@ def optimize_acquisition(
     seen_rows = set(row_keys(encoder, torch.cat([X_observed, X_pending])))
     parents = unique_rows(encoder, X_observed[torch.from_numpy(order.copy())], set())
     parents = parents[: search.n_parents]
-    pool = torch.cat(
-        [
-            encoder.sample_rows(search.n_random, rng),
-            neighbourhood(encoder, parents, rng, search.n_neighbours),
-        ]
-    )
+    parts = [
+        encoder.sample_rows(search.n_random, rng),
+        neighbourhood(encoder, parents, rng, search.n_neighbours),
+    ]
+    if X_extra is not None and len(X_extra):
+        parts.insert(0, X_extra)
+    pool = torch.cat(parts)
     X_c = unique_rows(encoder, pool, seen_rows)
     if len(X_c) == 0:
         return X_c

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jahs_bo.exceptions import InputError
-from jahs_bo.metalearn.tasks import TaskData, as_task
+from jahs_bo.metalearn.tasks import TaskData, _plain, as_task
 from jahs_bo.types import Config, Direction
 
 if TYPE_CHECKING:
     from jahs_bo.spaces.space import SearchSpace
 
-__all__ = ["greedy_portfolio", "normalized_scores", "portfolio_configs"]
+__all__ = ["best_configs", "greedy_portfolio", "normalized_scores", "portfolio_configs"]
 
 
 def normalized_scores(values: np.ndarray, direction: Direction | str = "maximize") -> np.ndarray:
@@ -109,6 +109,20 @@ def _full_rows(task: TaskData, space: SearchSpace) -> np.ndarray:
         )
     lv = np.asarray(levels)
     return np.flatnonzero(lv >= lv.max() - 1e-12)
+
+
+def best_configs(task: TaskData, space: SearchSpace, k: int) -> list[Config]:
+    """The ``k`` best distinct configurations of ``task`` at its highest fidelity, best first,
+    as plain JSON values (validated against ``space``)."""
+    rows = _full_rows(task, space)
+    scores = normalized_scores(np.asarray(task.values)[rows], task.direction)
+    out: dict[str, Config] = {}
+    for i in np.argsort(-scores, kind="stable"):
+        cfg = space.validate(task.configs[rows[i]])
+        out.setdefault(space.config_key(cfg), {n: _plain(v) for n, v in cfg.items()})
+        if len(out) >= k:
+            break
+    return list(out.values())
 
 
 def portfolio_configs(

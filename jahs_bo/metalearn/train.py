@@ -19,6 +19,7 @@ from jahs_bo.exceptions import InputError
 from jahs_bo.metalearn.likelihood import _BatchLoss
 from jahs_bo.metalearn.model import MetaModel
 from jahs_bo.metalearn.net import MetaConfig, exact_settings
+from jahs_bo.metalearn.portfolio import best_configs
 from jahs_bo.metalearn.tasks import TaskData, as_task
 
 
@@ -70,6 +71,7 @@ def meta_train(
     config: MetaConfig | None = None,
     max_seconds: float | None = None,
     progress: bool = True,
+    keep_best: int = 10,
 ) -> MetaModel:
     """Meta-train a deep-kernel GP on source tasks of one search space.
 
@@ -87,6 +89,9 @@ def meta_train(
         config: Model sizes and options (default :class:`MetaConfig`).
         max_seconds: Stop after this much wall time even if ``steps`` are not done.
         progress: Show a rich progress bar.
+        keep_best: Best configurations of each source kept with the model (``sources[i]
+            ["best"]``, JSON in the checkpoint): the transfer searcher's zero-shot design
+            ranks them beside random candidates.
 
     Returns:
         The trained :class:`MetaModel`; ``info`` holds steps done, wall time and the mean loss
@@ -97,6 +102,8 @@ def meta_train(
     """
     if not sources:
         raise InputError("meta_train needs at least one source (a study or a TaskData)")
+    if keep_best < 0:
+        raise InputError(f"keep_best must be >= 0, got {keep_best}")
     if steps < 0 or batch_size < 2 or context_max < 0 or not 0.0 <= p_empty <= 1.0:
         raise InputError(
             f"need steps >= 0, batch_size >= 2, context_max >= 0 and 0 <= p_empty <= 1; got "
@@ -115,6 +122,7 @@ def meta_train(
                 "n": len(t),
                 "direction": t.direction.value,
                 "dataset": t.dataset is not None,
+                "best": best_configs(t, space, keep_best),
             }
             for t in tasks
         ],

@@ -20,6 +20,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import Kernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor
 
 from jahs_bo.exceptions import InputError
@@ -120,6 +121,53 @@ def fit_gp(
         fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=3)
     model.eval()
     return model
+
+
+def loo_predictions(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
+    """Leave-one-out predictive means and variances of an exact GP's training targets.
+
+    The closed form for exact GPs (Rasmussen & Williams, section 5.4.2): with ``K`` the prior
+    covariance of the ``n`` training inputs plus the noise and ``r`` the targets minus the prior
+    mean, point ``i`` left out has predictive mean ``y_i - [K^-1 r]_i / [K^-1]_ii`` and variance
+    ``1 / [K^-1]_ii`` (the model's hyperparameters are kept). In the model's training units
+    (after its outcome transform).
+
+    Args:
+        model: A single-output ``SingleTaskGP`` (or any exact gpytorch GP with a Gaussian
+            likelihood) with its training data.
+
+    Returns:
+        ``(mean, variance)``, each of shape ``n``.
+    """
+    X = model.train_inputs[0]
+    y = model.train_targets
+    with torch.no_grad(), exact_gp_settings():
+        prior = model.forward(X)
+        K = prior.lazy_covariance_matrix.to_dense()
+        noise = model.likelihood.noise.reshape(-1)
+        K = K + torch.diag_embed(noise.expand(K.shape[-1]))
+        K_inv = torch.cholesky_inverse(psd_safe_cholesky(K))
+        variance = 1.0 / torch.diagonal(K_inv).clamp_min(1e-12)
+        mean = y - (K_inv @ (y - prior.mean)) * variance
+    return mean, variance
+
+
+def ranking_accuracy(predicted: Tensor, observed: Tensor) -> float:
+    """Share of the pairs of distinct ``observed`` values that ``predicted`` orders the same way.
+
+    Args:
+        predicted: ``n`` predictions.
+        observed: ``n`` observations.
+
+    Returns:
+        A value in ``[0, 1]`` (``0.5`` when there is no pair of distinct observations).
+    """
+    d_obs = observed.unsqueeze(0) - observed.unsqueeze(1)
+    d_pred = predicted.unsqueeze(0) - predicted.unsqueeze(1)
+    pairs = d_obs > 0
+    if not bool(pairs.any()):
+        return 0.5
+    return float((d_pred[pairs] > 0).double().mean())
 
 
 #: Noise variance of believed (pending) observations, in the model's outcome units.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jahs_bo.schedulers.base import Scheduler, TrialRequest, merge_trials, register_scheduler
-from jahs_bo.types import Direction, Trial
+from jahs_bo.types import Direction, Trial, finished_trials, running_trials
 
 if TYPE_CHECKING:
     from jahs_bo.searchers.base import Searcher
@@ -36,7 +36,7 @@ class ASHA(Scheduler):
     ) -> TrialRequest:
         assert self.plan is not None
         everything = merge_trials(trials, pending)
-        running = [t for t in everything if not t.state.is_finished]
+        running = running_trials(everything)
         rungs: list[list[Trial]] = [[] for _ in self.plan.levels]
         for t in self.mine(everything):
             k = t.system_attrs.get("rung")
@@ -76,13 +76,13 @@ class FIFO(Scheduler):
 
     def searcher_view(self, trials: Sequence[Trial]) -> list[Trial]:
         """Every finished trial: they all ran at the same (full) fidelity."""
-        return [t for t in trials if t.state.is_finished]
+        return finished_trials(trials)
 
     def next_trial(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> TrialRequest:
         everything = merge_trials(trials, pending)
-        running = [t for t in everything if not t.state.is_finished]
+        running = running_trials(everything)
         config = self.new_config(everything, running, rng)
         if self.plan is None:
             return TrialRequest(

@@ -35,6 +35,7 @@ as a batch of parallel workers would.
 
 from __future__ import annotations
 
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,7 @@ from jahs_bo.exceptions import InputError
 from jahs_bo.multiobjective import OutcomeConstraint, nsga2_order, violations
 from jahs_bo.schedulers.pruning import Decision, Pruner, make_pruner
 from jahs_bo.schedulers.rungs import DEFAULT_ETA, FidelityPlan
-from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState
+from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState, finished_trials
 
 if TYPE_CHECKING:
     from jahs_bo.searchers.base import Searcher
@@ -82,12 +83,20 @@ class TrialRequest:
     system_attrs: dict[str, Any] = field(default_factory=dict)
 
 
+_TRIAL_ID = operator.attrgetter("trial_id")
+_NUMBER_ORDER = operator.attrgetter("number", "trial_id")
+_NUMBER = operator.attrgetter("number")
+
+
 def merge_trials(trials: Sequence[Trial], pending: Sequence[Trial]) -> list[Trial]:
-    """Every trial once (by ``trial_id``), in ``number`` order; accepts overlapping inputs."""
-    seen: dict[int, Trial] = {}
-    for t in list(trials) + list(pending):
-        seen.setdefault(t.trial_id, t)
-    return sorted(seen.values(), key=lambda t: (t.number, t.trial_id))
+    """Every trial once (by ``trial_id``), in ``number`` order; accepts overlapping inputs.
+
+    A trial in both keeps its version from ``trials`` (the first one seen). Built from C-level
+    maps and one sort (linear on sorted input): it runs twice in every ask.
+    """
+    seen: dict[int, Trial] = dict(zip(map(_TRIAL_ID, reversed(pending)), reversed(pending)))
+    seen.update(zip(map(_TRIAL_ID, reversed(trials)), reversed(trials)))
+    return sorted(seen.values(), key=_NUMBER_ORDER)
 
 
 class Scheduler(ABC):
@@ -99,8 +108,11 @@ class Scheduler(ABC):
         directions: One direction per objective. Promotions rank a rung by the loss (one
             objective) or by NSGA-II order (several objectives, MO-BOHB style); intermediate
             reports are judged in the direction of the first objective.
-        fidelity: Name of the scheduled (primary) fidelity; ``None``: the space's first one.
-            Other fidelities are tied to it (:mod:`jahs_bo.schedulers.rungs`).
+        fidelity: Name of the scheduled (primary) fidelity; ``None``: the one named ``epoch``
+            or ``epochs`` if the space has it, else the space's first one. The other fidelities
+            stay at their full value (:mod:`jahs_bo.schedulers.rungs`).
+        tie_others: Tie the other fidelities to the primary instead (the cheapest rung runs
+            every fidelity at its lower bound; :mod:`jahs_bo.schedulers.rungs`).
         eta: Reduction factor: a rung keeps the best ``1/eta`` of its trials. ``None``: 3 for a
             fidelity range; for a fidelity with fixed values, the mean ratio of its rung levels
             (:func:`~jahs_bo.schedulers.rungs.default_eta`), e.g. 16.7 for epochs {12, 200}.
@@ -137,6 +149,7 @@ class Scheduler(ABC):
         eta: float | None = None,
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
+        tie_others: bool = False,
         pruning: str | Pruner | None = None,
         constraints: Sequence[OutcomeConstraint | str] = (),
         min_points_in_model: int | None = None,
@@ -151,7 +164,12 @@ class Scheduler(ABC):
         self.plan: FidelityPlan | None = None
         if self.needs_fidelity or getattr(space, "fidelities", None):
             self.plan = FidelityPlan.from_space(
-                space, fidelity, eta=eta, min_fidelity=min_fidelity, max_fidelity=max_fidelity
+                space,
+                fidelity,
+                eta=eta,
+                min_fidelity=min_fidelity,
+                max_fidelity=max_fidelity,
+                tie_others=tie_others,
             )
         self.eta = self.plan.eta if self.plan is not None else (DEFAULT_ETA if eta is None else eta)
         self.pruner = make_pruner(pruning, eta=self.eta)
@@ -225,7 +243,7 @@ class Scheduler(ABC):
 
     def searcher_view(self, trials: Sequence[Trial]) -> list[Trial]:
         """The finished trials the searcher is fitted on (rule in the module docstring)."""
-        finished = [t for t in trials if t.state.is_finished]
+        finished = finished_trials(trials)
         if getattr(self.searcher, "models_fidelity", False) or self.plan is None:
             return finished
         by_level: dict[int, list[Trial]] = {}
@@ -263,16 +281,22 @@ class Scheduler(ABC):
         """
         if not self.batch_proposals or not view or getattr(self.searcher, "models_fidelity", False):
             return []
-        newest = max(t.number for t in view)
+        newest = max(map(_NUMBER, view))
         level = dict(view[-1].fidelity)
-        known = {self.space.config_key(t.config) for t in view}
-        out: list[Trial] = []
+        candidates = []
         for t in reversed(trials):  # newest first; ``trials`` is in ``number`` order
-            if len(out) >= MAX_OPEN_PROPOSALS or t.number <= newest:
+            if t.number <= newest:
                 break
-            if t.parent_id is not None:
-                continue
-            key = self.space.config_key(t.config)
+            if t.parent_id is None:
+                candidates.append(t)
+        if not candidates:
+            return []  # without building ``known`` over the whole view
+        known = set(self.space.trial_keys(view))
+        out: list[Trial] = []
+        for t in candidates:
+            if len(out) >= MAX_OPEN_PROPOSALS:
+                break
+            key = self.space.trial_key(t)
             if key in known:
                 continue
             known.add(key)
@@ -335,7 +359,11 @@ def make_scheduler(
     **options: Any,
 ) -> Scheduler:
     """Build a registered scheduler by name."""
-    return scheduler_class(name)(space, searcher, directions, **options)
+    from jahs_bo._build import build
+
+    return build(
+        scheduler_class(name), f"scheduler {name!r}", (space, searcher, directions), options
+    )
 
 
 def available_schedulers() -> list[str]:

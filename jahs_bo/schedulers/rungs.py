@@ -2,14 +2,20 @@
 
 Pure functions and one small value class; no scheduling decisions here.
 
-Several fidelities at once (for example epochs and image resolution): one *primary* fidelity is
-scheduled (its rungs are the Hyperband/ASHA levels); every other fidelity of the space is tied to
-it. The rule: a primary value ``p`` is mapped to its position ``u = primary.normalize(p)`` in
-``[0, 1]`` (on the log scale when the primary fidelity is ``log=True``, linearly otherwise) and each
-secondary fidelity runs at ``secondary.unnormalize(u)`` (again on its own log or linear scale,
-rounded for integer fidelities, snapped to the nearest allowed value for discrete ones). So the
-cheapest rung runs every fidelity at its lower bound and the last rung runs every fidelity at its
-upper bound. Declare epochs with ``log=True`` to space the secondaries evenly over the rungs.
+Several fidelities at once (for example epochs, cells ``N`` and image resolution, as in
+JAHS-Bench-201): one *primary* fidelity is scheduled (its rungs are the Hyperband/ASHA levels).
+By default it is the fidelity named ``epoch`` or ``epochs`` (any case) when the space has one,
+else the space's first fidelity; pass ``fidelity=name`` to choose.
+
+By default every other fidelity is held at its full (upper) value: rungs train the final network
+for fewer epochs, which is what users of JAHS-Bench-201 expect. With ``tie_others=True`` the other
+fidelities are tied to the primary instead. The rule: a primary value ``p`` is mapped to its
+position ``u = primary.normalize(p)`` in ``[0, 1]`` (on the log scale when the primary fidelity is
+``log=True``, linearly otherwise) and each secondary fidelity runs at ``secondary.unnormalize(u)``
+(again on its own log or linear scale, rounded for integer fidelities, snapped to the nearest
+allowed value for discrete ones). So the cheapest rung runs every fidelity at its lower bound and
+the last rung runs every fidelity at its upper bound. Declare epochs with ``log=True`` to space
+the secondaries evenly over the rungs.
 """
 
 from __future__ import annotations
@@ -36,6 +42,16 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+#: Names of the fidelity scheduled by default (compared in lower case).
+EPOCH_NAMES = ("epoch", "epochs")
+
+
+def default_primary(names: Sequence[str]) -> str:
+    """The fidelity scheduled when none is named: ``epoch``/``epochs`` if present, else the first."""
+    for name in names:
+        if name.lower() in EPOCH_NAMES:
+            return name
+    return names[0]
 
 
 def _check_eta(eta: float) -> float:
@@ -135,12 +151,15 @@ class FidelityPlan:
         others: The fidelities tied to it (see the module docstring for the rule).
         levels: Ascending primary values of the rungs; the last is the full fidelity.
         eta: The reduction factor.
+        tie_others: Whether the others follow the primary (the tie rule) instead of staying at
+            their full value.
     """
 
     primary: Fidelity
     others: tuple[Fidelity, ...]
     levels: tuple[float, ...]
     eta: float
+    tie_others: bool = False
 
     @classmethod
     def from_space(
@@ -150,15 +169,19 @@ class FidelityPlan:
         eta: float | None = None,
         min_fidelity: float | None = None,
         max_fidelity: float | None = None,
+        tie_others: bool = False,
     ) -> FidelityPlan:
         """Build the plan for ``space``.
 
         Args:
             space: A space with at least one fidelity.
-            fidelity: Name of the primary fidelity (``None``: the space's first fidelity).
+            fidelity: Name of the primary fidelity (``None``: :func:`default_primary`, the
+                fidelity named ``epoch``/``epochs``, else the space's first).
             eta: Reduction factor (> 1). ``None``: :func:`default_eta` of the rung levels.
             min_fidelity: Lowest rung (``None``: the fidelity's lower bound).
             max_fidelity: Top rung (``None``: the fidelity's upper bound).
+            tie_others: Tie the other fidelities to the primary (module docstring) instead of
+                holding them at their upper bound.
 
         Rung levels: for a fidelity with discrete ``values``, the values inside
         ``[min_fidelity, max_fidelity]``; otherwise :func:`geometric_levels`, rounded for
@@ -176,7 +199,9 @@ class FidelityPlan:
                 "multi-fidelity schedulers need a space with a fidelity; add e.g. "
                 "Fidelity('epochs', 1, 200, integer=True) to the SearchSpace"
             )
-        name = fidelity if fidelity is not None else next(iter(fids))
+        if not isinstance(tie_others, bool):
+            raise InputError(f"tie_others must be True or False, got {tie_others!r}")
+        name = fidelity if fidelity is not None else default_primary(list(fids))
         if name not in fids:
             raise InvalidSpaceError(
                 f"fidelity {name!r} is not in the space; choose one of {list(fids)}"
@@ -204,7 +229,9 @@ class FidelityPlan:
             if prim.integer:
                 levels = sorted({float(round(v)) for v in levels})
         others = tuple(f for n, f in fids.items() if n != name)
-        return cls(primary=prim, others=others, levels=tuple(levels), eta=eta)
+        return cls(
+            primary=prim, others=others, levels=tuple(levels), eta=eta, tie_others=tie_others
+        )
 
     @property
     def max_level(self) -> int:
@@ -212,13 +239,14 @@ class FidelityPlan:
         return len(self.levels) - 1
 
     def values(self, level: int) -> FidelityValues:
-        """Fidelity values of every fidelity at rung ``level`` (the tie rule)."""
+        """Fidelity values of every fidelity at rung ``level``: the others at their upper bound,
+        or by the tie rule (``tie_others``)."""
         p = self.levels[level]
         p_out = int(round(p)) if self.primary.integer else float(p)
         out: FidelityValues = {self.primary.name: p_out}
         u = self.primary.normalize(p)
         for f in self.others:
-            out[f.name] = f.unnormalize(u)
+            out[f.name] = f.unnormalize(u) if self.tie_others else f.upper
         return out
 
     def level_of(self, trial: Trial) -> int | None:

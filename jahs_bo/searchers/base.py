@@ -116,7 +116,9 @@ def make_searcher(
         _load(name)
     if not isinstance(name, str) or name not in _SEARCHERS:
         raise InputError(f"unknown searcher {name!r}; choose one of {available_searchers()}")
-    return _SEARCHERS[name](space, directions, **options)
+    from jahs_bo._build import build
+
+    return build(_SEARCHERS[name], f"searcher {name!r}", (space, directions), options)
 
 
 def available_searchers() -> list[str]:

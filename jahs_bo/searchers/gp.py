@@ -473,6 +473,11 @@ class GPSearcher(Searcher):
         order = nsga2_order(losses, viol)
         return self._search(model, acqf, data, running, order, seen, rng)
 
+    def _extra_rows(self) -> Tensor | None:
+        """``e x d`` full-fidelity rows always among the acquisition's candidates (none here;
+        the transfer searcher adds the sources' best configurations)."""
+        return None
+
     def _search(
         self,
         model: Model,
@@ -494,6 +499,7 @@ class GPSearcher(Searcher):
             rng,
             self.search,
             acqf,
+            self._extra_rows(),
         )
         for x in ranked:
             cfg = self.encoder.decode(x)

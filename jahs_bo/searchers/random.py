@@ -12,7 +12,10 @@ from jahs_bo.types import Config, Trial
 
 def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
     """Keys of every configuration in ``groups`` (finished and pending trials)."""
-    return {searcher.space.config_key(t.config) for g in groups for t in g}
+    keys: set[str] = set()
+    for g in groups:
+        keys.update(searcher.space.trial_keys(g))  # C-level: it runs over every trial in every ask
+    return keys
 
 
 def fresh_sample(

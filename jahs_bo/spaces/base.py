@@ -34,7 +34,13 @@ def register_domain(cls: type[ArchitectureDomain]) -> type[ArchitectureDomain]:
 
 def domain_from_dict(data: dict[str, Any]) -> ArchitectureDomain:
     """Rebuild a domain from :meth:`ArchitectureDomain.to_dict` output."""
+    if not isinstance(data, dict):
+        raise InvalidSpaceError(
+            f"an architecture domain description must be an object with a 'kind', got {data!r:.80}"
+        )
     kind = data.get("kind")
+    if not isinstance(kind, str):
+        kind = repr(kind)
     if kind not in _DOMAIN_TYPES:
         raise InvalidSpaceError(
             f"unknown architecture domain kind {kind!r}; known kinds: {sorted(_DOMAIN_TYPES)}"
@@ -67,6 +73,15 @@ class ArchitectureDomain(ABC):
     @abstractmethod
     def mutate(self, value: str, rng: np.random.Generator) -> str:
         """Return a random neighbour of ``value`` (a small change, never ``value`` itself)."""
+
+    def same_network_key(self, value: str) -> str:
+        """A key shared by exactly the values that denote the same network (isomorphic cells).
+
+        Searchers de-duplicate on it (through :meth:`SearchSpace.config_key
+        <jahs_bo.spaces.SearchSpace.config_key>`). The default is ``value`` itself: right for
+        domains whose strings are canonical forms already (NB101, grammar derivations).
+        """
+        return value
 
     def neighbours(self, value: str) -> list[str] | None:
         """All neighbours at distance one, or ``None`` where there are too many to list."""

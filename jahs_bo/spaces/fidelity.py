@@ -14,6 +14,19 @@ from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 MAX_BOUND = 1e15
 
 
+def _check_bound(name: str, bound: Any, what: str) -> None:
+    """Raise unless ``bound`` is a finite real number within ``+-MAX_BOUND``."""
+    if isinstance(bound, (bool, str, bytes)) or not isinstance(bound, numbers.Real):
+        raise InvalidSpaceError(
+            f"fidelity {name!r}: {what} {bound!r} is not a number; pass numbers"
+        )
+    if abs(bound) > MAX_BOUND or not math.isfinite(bound):  # abs first: 10**400 has no float
+        raise InvalidSpaceError(
+            f"fidelity {name!r}: {what} {bound!r} is not finite or is beyond +-{MAX_BOUND:g}; a "
+            "fidelity is an amount of training (epochs, a fraction, a resolution)"
+        )
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """A named, bounded fidelity.
@@ -52,13 +65,25 @@ class Fidelity:
         if not isinstance(name, str) or not name:
             raise InvalidSpaceError(f"fidelity name {name!r} must be a non-empty string")
         if values is not None:
+            if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+                raise InvalidSpaceError(
+                    f"fidelity {name!r}: values {values!r} must be a list of numbers"
+                )
             vals = tuple(values)
+            for v in vals:
+                _check_bound(name, v, "value")
             if len(vals) < 1 or any(b <= a for a, b in zip(vals, vals[1:])):
                 raise InvalidSpaceError(
                     f"fidelity {name!r}: values {list(vals)} must be a non-empty strictly "
                     "increasing sequence (cheapest first)"
                 )
-            integer = integer or all(float(v).is_integer() for v in vals)
+            whole = all(float(v).is_integer() for v in vals)
+            if integer and not whole:
+                raise InvalidSpaceError(
+                    f"fidelity {name!r} is integer but its values {list(vals)} are not all "
+                    "whole numbers; pass whole values, or integer=False"
+                )
+            integer = integer or whole
             vals = tuple(int(v) if integer else float(v) for v in vals)
             lower, upper = vals[0], vals[-1]
         else:
@@ -68,21 +93,20 @@ class Fidelity:
                     f"fidelity {name!r} needs lower and upper bounds, or a list of values"
                 )
             for bound in (lower, upper):
-                if isinstance(bound, (bool, str, bytes)) or not isinstance(bound, numbers.Real):
-                    raise InvalidSpaceError(
-                        f"fidelity {name!r}: bound {bound!r} is not a number; pass numbers"
-                    )
-                if abs(float(bound)) > MAX_BOUND:
-                    raise InvalidSpaceError(
-                        f"fidelity {name!r}: bound {bound!r} is beyond +-{MAX_BOUND:g}; a fidelity "
-                        "is an amount of training (epochs, a fraction, a resolution)"
-                    )
-            if not (math.isfinite(lower) and math.isfinite(upper)) or upper < lower:
+                _check_bound(name, bound, "bound")
+            if upper < lower:
                 raise InvalidSpaceError(
                     f"fidelity {name!r}: bounds ({lower}, {upper}) must be finite with "
                     "lower <= upper"
                 )
-        if log and lower is not None and lower <= 0:
+        if integer and not (float(lower).is_integer() and float(upper).is_integer()):
+            # int() would truncate: a log fidelity from 0.5 would become one from 0, which its
+            # own JSON could no longer load.
+            raise InvalidSpaceError(
+                f"fidelity {name!r} is integer but its bounds ({lower}, {upper}) are not whole "
+                "numbers; pass whole bounds, or integer=False"
+            )
+        if log and lower <= 0:
             raise InvalidSpaceError(
                 f"fidelity {name!r} is log-scaled but its lower bound {lower} is not positive"
             )
@@ -155,6 +179,8 @@ class Fidelity:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fidelity:
+        if not isinstance(data, dict):
+            raise InvalidSpaceError(f"a fidelity description must be an object, got {data!r:.80}")
         try:
             return cls(
                 data["name"],

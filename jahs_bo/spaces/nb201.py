@@ -29,6 +29,8 @@ NB201_OPS: tuple[str, ...] = (
 )
 #: The six edges ``(k, j)`` (operation on edge ``j -> k``) of the NB201 cell, in canonical order.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+#: Most cached same-network keys per domain (every NB201 cell: 15625).
+_KEY_CACHE = 1 << 16
 
 
 @register_domain
@@ -67,6 +69,7 @@ class NB201Cell(ArchitectureDomain):
                 f"NB201Cell needs at least two ops to mutate between, got {list(self.ops)}"
             )
         self._index = {op: i for i, op in enumerate(self.ops)}
+        self._keys: dict[str, str] = {}  # cache of same_network_key
 
     def __repr__(self) -> str:
         return f"NB201Cell(ops={self.ops!r})"
@@ -183,6 +186,29 @@ class NB201Cell(ArchitectureDomain):
     def size(self) -> int:
         return len(self.ops) ** self.n_edges
 
+    def same_network_key(self, value: str) -> str:
+        """The smallest string of the cells isomorphic to ``value`` (after pruning).
+
+        Two cells are the same network when their pruned graphs (:meth:`to_graph`) are
+        isomorphic as labelled graphs. At the cell level that is: an edge off every
+        input-to-output path (its op is ``none``, or one of its ends is cut off) acts as
+        ``none``; and when edge ``2<-1`` is ``none`` the intermediate nodes 1 and 2 are
+        interchangeable (swap edges ``1<-0``/``2<-0`` and ``3<-1``/``3<-2``). The key is the
+        smaller of the two pruned strings. This gives the same classes as the WL features the
+        GP searcher de-duplicates on (checked over all 15625 NB201 cells: 8765 classes).
+        Values that are not cells of this domain are their own key.
+        """
+        key = self._keys.get(value)
+        if key is None:
+            try:
+                ops = self.to_ops(value)
+            except InvalidConfigError:
+                return value
+            if len(self._keys) >= _KEY_CACHE:
+                self._keys.clear()
+            key = self._keys[value] = self.from_ops(_same_network_ops(ops))
+        return key
+
     def labels(self) -> list[str]:
         """``["input", *ops, "sum", "output"]``."""
         return ["input", *self.ops, "sum", "output"]
@@ -245,3 +271,24 @@ class NB201Cell(ArchitectureDomain):
 
 
 __all__ = ["NB201_EDGES", "NB201_OPS", "NB201Cell"]
+
+
+def _same_network_ops(ops: Sequence[str]) -> tuple[str, ...]:
+    """The canonical edge ops (:data:`NB201_EDGES` order) of :meth:`NB201Cell.same_network_key`."""
+    live = {e: op != "none" for e, op in zip(NB201_EDGES, ops, strict=True)}
+    reached = {0}  # nodes reachable from the input through live edges
+    for k in (1, 2, 3):
+        if any(live[k, j] and j in reached for j in range(k)):
+            reached.add(k)
+    reaching = {3}  # nodes from which the output is reachable
+    for j in (2, 1, 0):
+        if any(live[k, j] and k in reaching for k in range(j + 1, 4)):
+            reaching.add(j)
+    pruned = tuple(
+        op if live[k, j] and j in reached and k in reaching else "none"
+        for (k, j), op in zip(NB201_EDGES, ops, strict=True)
+    )
+    e10, e20, e21, e30, e31, e32 = pruned
+    if e21 != "none":
+        return pruned
+    return min(pruned, (e20, e10, e21, e30, e32, e31))

@@ -11,8 +11,9 @@ log scales are ConfigSpace's, never reimplemented here.
 from __future__ import annotations
 
 import json
+import operator
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,9 @@ from ConfigSpace.util import get_one_exchange_neighbourhood
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces.base import ArchitectureDomain, domain_from_dict
 from jahs_bo.spaces.fidelity import Fidelity
-from jahs_bo.types import Config, FidelityValues
+from jahs_bo.types import Config, FidelityValues, Trial
+
+_CONFIG_KEY = operator.attrgetter("config_key")
 
 #: Version of the JSON format written by :meth:`SearchSpace.to_json`.
 FORMAT_VERSION = 1
@@ -191,6 +194,11 @@ class SearchSpace:
 
     def validate_fidelity(self, fidelity: Mapping[str, Any] | None) -> FidelityValues:
         """Check a fidelity assignment; missing fidelities default to their full value."""
+        if fidelity is not None and not isinstance(fidelity, Mapping):
+            raise InvalidConfigError(
+                f"fidelity {fidelity!r:.80} must be a mapping of fidelity names to values, e.g. "
+                f"{self.max_fidelity()}"
+            )
         fidelity = dict(fidelity or {})
         unknown = set(fidelity) - set(self.fidelities)
         if unknown:
@@ -203,8 +211,50 @@ class SearchSpace:
         }
 
     def config_key(self, config: Mapping[str, Any]) -> str:
-        """A stable string key of a (canonical) configuration, for deduplication."""
+        """A stable string key of a configuration for de-duplication: the same network, the same
+        key.
+
+        Architectures enter through their domain's :meth:`~jahs_bo.spaces.base.ArchitectureDomain.
+        same_network_key`, so isomorphic NB201 cells share a key and no searcher proposes both.
+        Use :meth:`value_key` to tell the strings themselves apart.
+        """
+        arch = self.architectures
+        return json.dumps(
+            {
+                k: arch[k].same_network_key(v) if k in arch and isinstance(v, str) else v
+                for k, v in sorted(config.items())
+            },
+            sort_keys=True,
+        )
+
+    def value_key(self, config: Mapping[str, Any]) -> str:
+        """A stable string key of the configuration's exact values (for checkpoint folders)."""
         return json.dumps({k: config[k] for k in sorted(config)}, sort_keys=True)
+
+    def _isomorphic_keys(self) -> bool:
+        """Whether some architecture domain maps several strings to one network key."""
+        base = ArchitectureDomain.same_network_key
+        return any(type(d).same_network_key is not base for d in self.architectures.values())
+
+    def trial_key(self, trial: Trial) -> str:
+        """:meth:`config_key` of a trial's configuration, computed once per trial object.
+
+        Without isomorphism-aware architecture domains this is the trial's own cached
+        ``Trial.config_key`` (the same string); otherwise the network key is stored on the trial.
+        """
+        if not self._isomorphic_keys():
+            return trial.config_key
+        key = trial.__dict__.get("_network_key")
+        if key is None:
+            key = self.config_key(trial.config)
+            object.__setattr__(trial, "_network_key", key)
+        return key
+
+    def trial_keys(self, trials: Iterable[Trial]) -> Iterable[str]:
+        """:meth:`trial_key` of every trial (a C-level map where keys need no network check)."""
+        if not self._isomorphic_keys():
+            return map(_CONFIG_KEY, trials)
+        return map(self.trial_key, trials)
 
     # ------------------------------------------------------------------ local moves
     def _hp_neighbours(

@@ -1,4 +1,5 @@
-"""Storages of studies and trials: in memory, or in a SQLite file shared by processes.
+"""Storages of studies and trials: in memory, in a SQLite file shared by processes, or in a
+PostgreSQL database shared by machines (``postgresql://`` URLs; psycopg is imported lazily).
 
 The rule for trials left RUNNING by a dead process is documented in :mod:`jahs_bo.storage.base`.
 """
@@ -7,14 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from jahs_bo.exceptions import InputError, StorageNotFoundError
 from jahs_bo.storage.base import Storage, StudyInfo, TrialNumberTakenError
 from jahs_bo.storage.memory import InMemoryStorage
 from jahs_bo.storage.sqlite import SQLiteStorage
 
+if TYPE_CHECKING:
+    from jahs_bo.storage.postgres import PostgresStorage
+
 __all__ = [
     "InMemoryStorage",
+    "PostgresStorage",
     "SQLiteStorage",
     "Storage",
     "StudyInfo",
@@ -24,6 +30,14 @@ __all__ = [
 ]
 
 _SQLITE_PREFIX = "sqlite:///"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStorage":  # imported on first use: psycopg is an optional dependency
+        from jahs_bo.storage.postgres import PostgresStorage
+
+        return PostgresStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_storage(
@@ -38,7 +52,9 @@ def get_storage(
         storage: ``None`` (a new in-memory storage); a plain path (``"study.db"``,
             ``"runs/a.db"``, a ``pathlib.Path``), which means a SQLite file; a URL
             ``"sqlite:///relative/path.db"`` or ``"sqlite:////absolute/path.db"`` (as in
-            SQLAlchemy and Optuna); or a :class:`Storage`, returned as is.
+            SQLAlchemy and Optuna); a ``"postgresql://user:password@host:port/dbname"`` URL
+            (a :class:`~jahs_bo.storage.postgres.PostgresStorage`; needs the ``postgres``
+            extra); or a :class:`Storage`, returned as is.
         must_exist: The SQLite file must exist already (loading a study): a mistyped path is an
             error instead of a new, empty study.
         create_dirs: Create the file's missing parent directories. Without it a missing
@@ -47,6 +63,7 @@ def get_storage(
     Raises:
         StorageNotFoundError: The file (``must_exist``) or its directory does not exist.
         InputError: The URL's scheme is unknown or names no file.
+        StorageError: A PostgreSQL server cannot be reached (or psycopg is missing).
     """
     if storage is None:
         return InMemoryStorage()
@@ -56,17 +73,22 @@ def get_storage(
         storage = os.fspath(storage)
     if not isinstance(storage, str):
         raise InputError(
-            f"storage must be None, a path or 'sqlite:///path.db' URL of a SQLite file, or a "
-            f"Storage, not {type(storage).__name__} {storage!r}"
+            f"storage must be None, a path or 'sqlite:///path.db' URL of a SQLite file, a "
+            f"'postgresql://...' URL, or a Storage, not {type(storage).__name__} {storage!r}"
         )
     text = storage
+    if text.startswith(("postgresql://", "postgres://")):
+        from jahs_bo.storage.postgres import PostgresStorage
+
+        return PostgresStorage(text)
     if "://" in text:
         if not text.startswith(_SQLITE_PREFIX):
             scheme = text.split("://", 1)[0]
             raise InputError(
                 f"unknown storage URL {text!r} (scheme {scheme!r}); use a file path, "
-                "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db', None (in memory) "
-                "or a Storage instance"
+                "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db', "
+                "'postgresql://user:password@host:port/dbname', None (in memory) or a Storage "
+                "instance"
             )
         text = text[len(_SQLITE_PREFIX) :]
     if not text or text == ":memory:":
@@ -92,6 +114,6 @@ def get_storage(
 
 
 def storage_path(storage: Storage) -> Path | None:
-    """The file of a SQLite storage, ``None`` for other storages."""
+    """The file of a SQLite storage, ``None`` for other storages (in memory, PostgreSQL)."""
     path = getattr(storage, "path", None)
     return None if path is None else Path(path)

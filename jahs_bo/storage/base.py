@@ -186,7 +186,7 @@ def dead_worker_reason(trial: Trial, grace_period: float | None, now: float) -> 
 
 
 class Storage(ABC):
-    """Where studies and trials live. Implementations: in memory and SQLite.
+    """Where studies and trials live. Implementations: in memory, SQLite and PostgreSQL.
 
     Implementations make every write atomic and, for persistent storages, durable before the call
     returns; trial numbers are unique and gap-free within a study even when several processes
@@ -315,13 +315,27 @@ class Storage(ABC):
 
     @abstractmethod
     def get_trials(
-        self, study_id: int, states: Iterable[TrialState | str] | None = None
+        self,
+        study_id: int,
+        states: Iterable[TrialState | str] | None = None,
+        *,
+        deepcopy: bool = True,
     ) -> list[Trial]:
-        """The study's trials in number order, optionally only those in ``states``."""
+        """The study's trials in number order, optionally only those in ``states``.
+
+        Args:
+            study_id: The study.
+            states: Only trials in these states (``None``: all).
+            deepcopy: Return private copies read afresh (the default). ``False`` returns trials
+                the storage may share between calls and keep in memory, so that a call costs
+                only what changed since the last one (what ``Study.ask`` uses); callers must
+                not mutate them. An attribute that another process sets on an already finished
+                trial may be missed by such a read (see :mod:`jahs_bo.storage.sql`).
+        """
 
     def count_trials(self, study_id: int) -> int:
         """Number of trials of a study (the number the next trial gets)."""
-        return len(self.get_trials(study_id))
+        return len(self.get_trials(study_id, deepcopy=False))
 
     # --------------------------------------------------------------------- shared behaviour
     # Aliases with the names of the task brief / Optuna.
@@ -349,7 +363,7 @@ class Storage(ABC):
         """
         now = time.time()
         failed: list[Trial] = []
-        for trial in self.get_trials(study_id, states=(TrialState.RUNNING,)):
+        for trial in self.get_trials(study_id, states=(TrialState.RUNNING,), deepcopy=False):
             reason = dead_worker_reason(trial, grace_period, now)
             if reason is None:
                 continue

@@ -45,6 +45,17 @@ class _TrialRecord:
     study_id: int
     reports: dict[int, float] = field(default_factory=dict)
     heartbeat: float = 0.0
+    _shared: Trial | None = None  # the last frozen copy, until the record changes
+
+    def changed(self) -> None:
+        """Forget the shared copy (call after every change)."""
+        self._shared = None
+
+    def shared(self) -> Trial:
+        """A frozen copy that is reused until the record changes (``deepcopy=False``)."""
+        if self._shared is None:
+            self._shared = self.frozen()
+        return self._shared
 
     def frozen(self) -> Trial:
         reports = tuple(IntermediateReport(s, v) for s, v in sorted(self.reports.items()))
@@ -213,6 +224,7 @@ class InMemoryStorage(Storage):
                 datetime_complete=_now(),
                 system_attrs=attrs,
             )
+            rec.changed()
             return rec.frozen()
 
     def report(self, trial_id: int, step: int, value: float) -> None:
@@ -221,6 +233,7 @@ class InMemoryStorage(Storage):
             check_running(rec.trial, "report to")
             rec.reports[int(step)] = float(value)
             rec.heartbeat = time.time()
+            rec.changed()
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         with self._lock:
@@ -228,6 +241,7 @@ class InMemoryStorage(Storage):
             attrs = dict(rec.trial.user_attrs)
             attrs[key] = _json.copy(value, f"user attribute {key!r}")
             rec.trial = replace(rec.trial, user_attrs=attrs)
+            rec.changed()
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         with self._lock:
@@ -235,6 +249,7 @@ class InMemoryStorage(Storage):
             attrs = dict(rec.trial.system_attrs)
             attrs[key] = _json.copy(value, f"system attribute {key!r}")
             rec.trial = replace(rec.trial, system_attrs=attrs)
+            rec.changed()
 
     def record_heartbeat(self, trial_ids: Iterable[int], when: float | None = None) -> None:
         when = time.time() if when is None else float(when)
@@ -243,6 +258,7 @@ class InMemoryStorage(Storage):
                 rec = self._trials.get(tid)
                 if rec is not None and rec.trial.state is TrialState.RUNNING:
                     rec.heartbeat = when
+                    rec.changed()
 
     def get_trial(self, trial_id: int) -> Trial:
         with self._lock:
@@ -253,13 +269,18 @@ class InMemoryStorage(Storage):
             return self._record(trial_id).study_id
 
     def get_trials(
-        self, study_id: int, states: Iterable[TrialState | str] | None = None
+        self,
+        study_id: int,
+        states: Iterable[TrialState | str] | None = None,
+        *,
+        deepcopy: bool = True,
     ) -> list[Trial]:
         wanted = parse_states(states)
         with self._lock:
             self._study(study_id)
             recs = [self._trials[t] for t in self._study_trials[study_id]]
-            return [r.frozen() for r in recs if wanted is None or r.trial.state in wanted]
+            recs = [r for r in recs if wanted is None or r.trial.state in wanted]
+            return [r.frozen() for r in recs] if deepcopy else [r.shared() for r in recs]
 
     def count_trials(self, study_id: int) -> int:
         with self._lock:

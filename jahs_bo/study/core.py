@@ -27,6 +27,7 @@ and no proposal overlooks an earlier trial.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,7 +47,16 @@ from jahs_bo.spaces import SearchSpace
 from jahs_bo.storage import Storage, StudyInfo, TrialNumberTakenError
 from jahs_bo.storage.base import LOST, owner_attrs
 from jahs_bo.study.incumbent import Incumbent, incumbent
-from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState, check_values
+from jahs_bo.types import (
+    Config,
+    Direction,
+    FidelityValues,
+    Trial,
+    TrialState,
+    check_values,
+    finished_trials,
+    running_trials,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,6 +72,8 @@ _CONSTRAINTS = "constraints"
 #: and of each trial that evaluates one: its index in the portfolio.
 WARM_START = "warm_start"
 _MAX_ASK_RETRIES = 100
+_SYSTEM_ATTRS = operator.attrgetter("system_attrs")
+_GET_LOST = operator.methodcaller("get", LOST)
 #: A lost trial is re-run at most this many times (a re-run that is lost again counts).
 MAX_RERUNS = 3
 #: ``system_attrs`` of a re-run: the ``trial_id`` it re-runs and the attempt (1 = first re-run).
@@ -218,6 +230,11 @@ class Study:
         """The trials in ``states`` (all by default), in number order."""
         return self._storage.get_trials(self.study_id, states)
 
+    def _shared_trials(self) -> list[Trial]:
+        """Every trial, read cheaply: objects the storage shares between calls (never mutate
+        them); see ``Storage.get_trials(deepcopy=False)``."""
+        return self._storage.get_trials(self.study_id, deepcopy=False)
+
     # ---------------------------------------------------------------------------- ask
     def rng(self, number: int) -> np.random.Generator:
         """The searcher's generator for trial ``number``: ``default_rng([seed, number])``."""
@@ -241,13 +258,16 @@ class Study:
             fidelity = self.space.validate_fidelity(fidelity)
         self._storage.fail_stale_trials(self.study_id, self.grace_period)
         for _ in range(_MAX_ASK_RETRIES):
-            trials = self._storage.get_trials(self.study_id)
+            trials = self._shared_trials()
             number = len(trials)  # numbers are gap-free: the next one is the count
-            plan = self._rerun(trials) if config is None and fidelity is None else None
+            lost = any(map(_GET_LOST, map(_SYSTEM_ATTRS, trials)))  # C-level scan
+            plan = None
+            if lost and config is None and fidelity is None:
+                plan = self._rerun(trials)
             if plan is None:
-                visible = [t for t in trials if not is_lost(t)]
-                finished = [t for t in visible if t.state.is_finished]
-                pending = [t for t in visible if t.state is TrialState.RUNNING]
+                visible = [t for t in trials if not is_lost(t)] if lost else trials
+                finished = finished_trials(visible)
+                pending = running_trials(visible)
                 plan = self._plan(number, finished, pending, config, fidelity)
             system_attrs = {**owner_attrs(), "searcher": self.searcher.name}
             system_attrs.update(plan.system_attrs)
@@ -307,7 +327,7 @@ class Study:
         left = [i for i in range(len(portfolio)) if i not in marked]
         if not left:
             return None
-        keys = {self.space.config_key(t.config) for t in trials}
+        keys = set(self.space.trial_keys(trials))
         for i in left:
             if self.space.config_key(portfolio[i]) not in keys:
                 return TrialPlan(
@@ -462,8 +482,12 @@ class Study:
         on_report = getattr(self.scheduler, "on_report", None)
         if on_report is None:
             return False
+        from jahs_bo.study.objective import _check_step
+        from jahs_bo.types import _number
+
+        step, value = _check_step(step), _number(value, " (should_stop)")
         current = self._storage.get_trial(self._own_trial_id(trial))
-        decision = on_report(current, int(step), float(value), self.trials)
+        decision = on_report(current, int(step), float(value), self._shared_trials())
         return str(getattr(decision, "value", decision)).lower() == "stop"
 
     def heartbeat(self, trial: Trial | int) -> None:

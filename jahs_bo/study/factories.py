@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +18,7 @@ from jahs_bo.exceptions import CorruptStudyError, DuplicateStudyError, InputErro
 from jahs_bo.multiobjective import OutcomeConstraint, as_constraints
 from jahs_bo.searchers import Searcher, available_searchers, make_searcher
 from jahs_bo.spaces import SearchSpace
-from jahs_bo.storage import Storage, get_storage
+from jahs_bo.storage import Storage, StudyInfo, get_storage
 from jahs_bo.study.core import _CONSTRAINTS, _OBJECTIVE_NAMES, WARM_START, SchedulerHook, Study
 from jahs_bo.types import Direction
 
@@ -58,12 +58,19 @@ def _directions(
     elif directions is not None:
         if isinstance(directions, (str, Direction)):
             directions = [directions]
+        if isinstance(directions, (bytes, Mapping)) or not isinstance(directions, Iterable):
+            raise InputError(
+                f"directions={directions!r} must be a list of 'minimize'/'maximize', one per "
+                "objective"
+            )
         dirs = tuple(Direction.parse(d) for d in directions)
         if not dirs:
             raise InputError("directions= needs at least one direction")
     else:
         dirs = (Direction.MINIMIZE,)
     if objective_names is not None:
+        if isinstance(objective_names, (str, bytes)) or not isinstance(objective_names, Iterable):
+            raise InputError(f"objective_names={objective_names!r} must be a list of names")
         names = [str(n) for n in objective_names]
         if len(names) != len(dirs) or len(set(names)) != len(names):
             raise InputError(
@@ -71,6 +78,17 @@ def _directions(
                 f"direction {[d.value for d in dirs]}"
             )
     return dirs, names
+
+
+def _options(value: Any, name: str) -> dict[str, Any]:
+    """``value`` (``None`` or a mapping with string keys) as a dict, or raise naming ``name``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InputError(
+            f"{name}={value!r:.80} must be a mapping of option names to values (or None)"
+        )
+    return dict(value)
 
 
 def _check_seed(seed: Any) -> int:
@@ -219,8 +237,9 @@ def create_study(
     dirs, names = _directions(direction, directions, objectives, objective_names)
     cons = _check_constraints(constraints, len(dirs), names)
     storage = get_storage(storage, create_dirs=create_dirs)
-    options = dict(searcher_options or {})
-    sched_options = dict(scheduler_options or {})
+    options = _options(searcher_options, "searcher_options")
+    sched_options = _options(scheduler_options, "scheduler_options")
+    user_attrs = _options(user_attrs, "user_attrs")
     search = _build_searcher(searcher, space, dirs, options, cons, _screens(scheduler))
     sched = _build_scheduler(scheduler, space, search, dirs, sched_options, cons)
     if study_name is None:
@@ -331,6 +350,20 @@ def _stored_space(text: Any, storage: Storage, study_name: str) -> SearchSpace:
         ) from None
 
 
+def _stored(info: StudyInfo, key: str, kind: type, storage: Storage) -> Any:
+    """The study's system attribute ``key`` (empty when missing), checked to be a ``kind``."""
+    value = info.system_attrs.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise CorruptStudyError(
+            f"study {info.name!r} in {storage!r} is damaged: table studies, row study_id="
+            f"{info.study_id}: system attribute {key!r} holds {value!r:.80}, not a "
+            f"{kind.__name__}; restore the file from a backup or recreate the study"
+        )
+    return value
+
+
 def load_study(
     study_name: str,
     storage: str | os.PathLike[str] | Storage,
@@ -350,9 +383,13 @@ def load_study(
 
     Raises:
         StudyNotFoundError: No study of that name (the message lists the existing ones).
+        CorruptStudyError: The file is damaged or was edited into something jahs-bo cannot
+            have written (the message names the file, the table and row, and what is wrong).
     """
     if storage is None:
         raise InputError("load_study needs the storage holding the study, e.g. 'study.db'")
+    if not isinstance(study_name, str):
+        raise InputError(f"study_name={study_name!r:.80} must be the study's name (a string)")
     storage = get_storage(storage, must_exist=True)
     info = storage.get_study(study_name)
     space = _stored_space(info.space_json, storage, study_name)
@@ -364,23 +401,25 @@ def load_study(
             )
         searcher = info.searcher_name
         if searcher_options is None:
-            searcher_options = info.system_attrs.get(_SEARCHER_OPTIONS, {})
-    cons = [OutcomeConstraint.from_dict(c) for c in info.system_attrs.get(_CONSTRAINTS) or ()]
+            searcher_options = _stored(info, _SEARCHER_OPTIONS, dict, storage)
+    try:
+        cons = [OutcomeConstraint.from_dict(c) for c in _stored(info, _CONSTRAINTS, list, storage)]
+    except InputError as exc:
+        raise CorruptStudyError(f"study {study_name!r} in {storage!r}: {exc}") from None
     if scheduler is None and _SCHEDULER in info.system_attrs:
-        scheduler = info.system_attrs[_SCHEDULER]
+        scheduler = _stored(info, _SCHEDULER, str, storage)
         if not scheduler:
             raise InputError(
                 f"study {study_name!r} was created with a scheduler instance; pass it again "
                 "as scheduler= to load_study"
             )
         if scheduler_options is None:
-            scheduler_options = info.system_attrs.get(_SCHEDULER_OPTIONS, {})
-    search = _build_searcher(
-        searcher, space, info.directions, dict(searcher_options or {}), cons, _screens(scheduler)
-    )
-    sched = _build_scheduler(
-        scheduler, space, search, info.directions, dict(scheduler_options or {}), cons
-    )
+            scheduler_options = _stored(info, _SCHEDULER_OPTIONS, dict, storage)
+    options = _options(searcher_options, "searcher_options")
+    sched_options = _options(scheduler_options, "scheduler_options")
+    search = _build_searcher(searcher, space, info.directions, options, cons, _screens(scheduler))
+    sched = _build_scheduler(scheduler, space, search, info.directions, sched_options, cons)
     study = Study(storage, info, space, search, sched, grace_period)
+    storage.get_trials(info.study_id)  # decodes every row once: a damaged one fails here
     storage.fail_stale_trials(info.study_id, grace_period)
     return study

@@ -265,11 +265,11 @@ def _check_step(step: Any) -> int:
         )
     try:
         f = float(step)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ObjectiveValueError(
             f"report(step, value) got step={step!r}; step is the integer epoch or iteration"
         ) from None
-    if not f.is_integer() or f < 0:
+    if not f.is_integer() or not 0 <= f < 2**63:
         raise ObjectiveValueError(
             f"report(step, value) got step={step!r}, which is not a non-negative integer; the "
             "step (epoch) comes first and the metric second: ctx.report(epoch, value)"

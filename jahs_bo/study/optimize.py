@@ -222,7 +222,8 @@ class _Loop:
             return False
         if self.n_trials is None:
             return True
-        held = sum(counts(t) or t.state is TrialState.RUNNING for t in self.study.trials)
+        trials = self.study._shared_trials()
+        held = sum(counts(t) or t.state is TrialState.RUNNING for t in trials)
         return held < self.n_trials
 
     def ask(self) -> Trial:
@@ -231,7 +232,7 @@ class _Loop:
             space = self.study.space
             present = {
                 (space.config_key(t.config), tuple(sorted(t.fidelity.items())))
-                for t in self.study.trials
+                for t in self.study._shared_trials()
                 if t.state is TrialState.RUNNING or counts(t)
             }
             for config, fidelity in self.enqueued:
@@ -244,7 +245,7 @@ class _Loop:
         if prev is None and trial.parent_id is not None:
             with contextlib.suppress(Exception):  # a parent we cannot read: no resume
                 prev = dict(self.study.storage.get_trial(trial.parent_id).fidelity)
-        key = self.study.space.config_key(trial.config)
+        key = self.study.space.value_key(trial.config)  # isomorphic cells: own weights
         return Task(
             trial_id=trial.trial_id,
             number=trial.number,

@@ -81,14 +81,28 @@ def test_transfer_is_a_registered_searcher():
     assert "transfer" in available_searchers()
 
 
-def test_initial_design_is_the_zero_shot_best_of_a_pool_drawn_with_the_trials_rng(
+def test_initial_design_is_the_zero_shot_best_of_anchors_random_and_neighbours(
     space, trained, checkpoint
 ):
+    """The first suggestion is the meta-model's best among the sources' best configurations,
+    a random pool drawn with the trial's generator, and the neighbours of the pool's top 5."""
+    from jahs_bo.searchers.transfer import ZERO_SHOT_NEIGHBOURS, ZERO_SHOT_PARENTS
+
     study = make(space, checkpoint, seed=3)
     first = study.ask()
-    pool = space.sample_many(FAST["n_candidates"], study.rng(0))
-    assert first.config == pool[trained.initial_design(pool, 1)[0]]
+    rng = study.rng(0)
+    pool: dict[str, dict] = {}
+    for cfg in [*study.searcher.anchors(), *space.sample_many(FAST["n_candidates"], rng)]:
+        pool.setdefault(space.config_key(cfg), cfg)
+    configs = list(pool.values())
+    for i in trained.initial_design(configs, ZERO_SHOT_PARENTS):
+        for cfg in space.neighbours(configs[i], rng, ZERO_SHOT_NEIGHBOURS):
+            pool.setdefault(space.config_key(cfg), cfg)
+    configs = list(pool.values())
+    assert first.config == configs[trained.initial_design(configs, 1)[0]]
     assert first.fidelity == space.max_fidelity()
+    mean, _ = trained.predict(configs)
+    assert trained.predict([first.config])[0][0] == pytest.approx(mean.max())
     study.tell(first, target(first.config, first.fidelity))
     second = study.ask()  # the first configuration is left out of the next pool
     assert space.config_key(second.config) != space.config_key(first.config)
@@ -192,3 +206,21 @@ def test_transfer_beats_the_plain_gp_at_ten_evaluations_with_model_based_steps(s
                 study.tell(t, target(t.config, t.fidelity))
             best[name].append(study.best_value)
     assert np.mean(best["transfer"]) > np.mean(best["gp"]) + 0.5, best
+
+
+def test_checkpoints_keep_the_sources_best_configurations_for_the_zero_shot_design(
+    space, sources, checkpoint
+):
+    from jahs_bo.metalearn import load
+
+    meta = load(checkpoint, space=space)
+    assert [len(s["best"]) for s in meta.sources] == [10] * len(sources)
+    for source, kept in zip(sources, meta.sources, strict=True):
+        values = np.asarray(source.values)
+        full = [i for i, f in enumerate(source.fidelities) if f["epochs"] == 9]
+        top = max(values[full])
+        first = space.config_key(kept["best"][0])
+        assert any(space.config_key(source.configs[i]) == first and values[i] == top for i in full)
+    study = make(space, checkpoint, seed=0)
+    anchors = {space.config_key(c) for c in study.searcher.anchors()}
+    assert 10 <= len(anchors) <= 10 * len(sources)

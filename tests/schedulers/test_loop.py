@@ -111,7 +111,11 @@ def test_asha_promotes_a_minority(space, drive, toy_loss):
 
 def test_two_fidelities_travel_together(toy_space, drive, toy_loss):
     space = toy_space(9, resolution=True)
-    trials = drive(build("hyperband", "random", space), toy_loss, n_trials=20, n_workers=2)
+    sched = build("hyperband", "random", space, tie_others=True)
+    trials = drive(sched, toy_loss, n_trials=20, n_workers=2)
     expected = {1: 0.25, 3: 0.625, 9: 1.0}
     for t in trials:
         assert t.fidelity["resolution"] == pytest.approx(expected[t.fidelity["epochs"]])
+    held = drive(build("hyperband", "random", space), toy_loss, n_trials=20, n_workers=2)
+    assert {t.fidelity["resolution"] for t in held} == {1.0}  # default: others at full
+    assert {t.fidelity["epochs"] for t in held} == {1, 3, 9}

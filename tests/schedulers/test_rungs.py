@@ -70,7 +70,7 @@ def test_min_and_max_fidelity_override(toy_space):
 
 def test_secondary_fidelity_tied_to_primary(toy_space):
     """Rule: u = primary.normalize(level), secondary = secondary.unnormalize(u)."""
-    plan = FidelityPlan.from_space(toy_space(81, resolution=True), eta=3)
+    plan = FidelityPlan.from_space(toy_space(81, resolution=True), eta=3, tie_others=True)
     assert plan.levels == (1, 3, 9, 27, 81)
     res = [plan.values(i)["resolution"] for i in range(5)]
     # epochs are log-scaled, so the rungs sit at u = 0, 1/4, ..., 1 and resolution is linear
@@ -91,3 +91,38 @@ def test_level_of(make_trial, toy_space):
     plan = FidelityPlan.from_space(toy_space(), eta=3)
     assert plan.level_of(make_trial(0, epochs=3)) == 1
     assert plan.level_of(make_trial(0, epochs=4)) is None
+
+
+def test_epochs_are_scheduled_and_the_others_held_at_full_by_default():
+    """JAHS-Bench-201: N, W and Resolution come first, yet the rungs are epochs of the full net."""
+    from jahs_bo.spaces import jahs_bench_201_space
+
+    plan = FidelityPlan.from_space(jahs_bench_201_space(), eta=3)
+    assert plan.primary.name == "epoch"
+    assert [round(lv) for lv in plan.levels] == [2, 7, 22, 67, 200]
+    full = {"N": 5, "W": 16, "Resolution": 1.0}
+    assert all(plan.values(i) == {"epoch": round(lv), **full} for i, lv in enumerate(plan.levels))
+    tied = FidelityPlan.from_space(jahs_bench_201_space(), eta=3, tie_others=True)
+    assert tied.values(0) == {"epoch": 2, "N": 1, "W": 4, "Resolution": 0.25}
+    asked = FidelityPlan.from_space(jahs_bench_201_space(), "N")  # asked for: N is scheduled
+    assert asked.levels == (1, 3, 5) and asked.values(0)["epoch"] == 200
+    with pytest.raises(InputError, match="tie_others"):
+        FidelityPlan.from_space(jahs_bench_201_space(), tie_others="yes")  # type: ignore[arg-type]
+
+
+def test_a_study_on_jahs_bench_201_runs_rungs_of_epochs():
+    from jahs_bo.spaces import jahs_bench_201_space
+    from jahs_bo.study import create_study
+
+    study = create_study(jahs_bench_201_space(), searcher="random", scheduler="hyperband", seed=0)
+    seen = set()
+    for _ in range(5):
+        trial = study.ask()
+        assert (trial.fidelity["N"], trial.fidelity["W"], trial.fidelity["Resolution"]) == (
+            5,
+            16,
+            1.0,
+        )
+        seen.add(trial.fidelity["epoch"])
+        study.tell(trial, float(trial.config["LearningRate"]))
+    assert seen == {2}  # the first bracket starts at the cheapest rung: 2 epochs, not N=1

@@ -161,7 +161,16 @@ def test_mutation_and_neighbours_change_one_part():
     keys = {space.config_key(n) for n in nbs}
     assert len(keys) == len(nbs) == 40
     assert space.config_key(cfg) not in keys
-    assert len(nb201_space().neighbours({"arch": cfg["arch"]}, rng, k=100)) == 24
+    nb = nb201_space()
+    full = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    # 6 x 4 single-edge edits, two of them one network: cutting 1<-0 leaves 0->2->3 plus the
+    # direct edge, cutting 3<-2 leaves 0->1->3 plus the direct edge.
+    assert len(nb.neighbours({"arch": full}, rng, k=100)) == 23
+    # Neighbours are distinct networks: edits of edges cut off from the output change nothing.
+    cut = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|none~2|"
+    nbs = nb.neighbours({"arch": cut}, rng, k=100)
+    assert len({nb.config_key(n) for n in nbs} | {nb.config_key({"arch": cut})}) == len(nbs) + 1
+    assert len(nbs) == 12
     child = space.crossover(cfg, space.sample(rng), rng)
     assert space.validate(child) == child
 
@@ -252,3 +261,36 @@ def test_bad_space_descriptions_get_invalid_space_errors() -> None:
     deep = '{"a":' * 100_000 + "1" + "}" * 100_000
     with pytest.raises(InvalidSpaceError, match="nested too deeply"):
         SearchSpace.from_json(deep)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"lower": 1, "upper": 10**6, "log": True, "integer": True},
+        {"lower": 1.0, "upper": 3.0, "log": True, "integer": True},
+        {"lower": 1e-9, "upper": 1.0, "log": True},
+        {"values": [1, 3, 5], "log": True},
+    ],
+)
+def test_a_fidelity_that_loads_survives_its_json_round_trip(kw: dict) -> None:
+    cs = CS.ConfigurationSpace(name="f", seed=0)
+    cs.add(CS.Float("x", (0.0, 1.0)))
+    space = SearchSpace(cs, fidelities=[Fidelity("e", **kw)])
+    again = SearchSpace.from_json(space.to_json())
+    assert again == space and again.fidelities == space.fidelities
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"lower": 0.5, "upper": 100, "log": True, "integer": True},  # int() made it 0
+        {"lower": 0.5, "upper": 100, "integer": True},
+        {"values": [0.5, 1.5], "integer": True},  # int() made it [0, 1]
+        {"values": [1, float("nan")]},
+        {"values": ["a", "b"]},
+        {"values": "135"},
+    ],
+)
+def test_an_integer_fidelity_with_fractional_bounds_is_refused(kw: dict) -> None:
+    with pytest.raises(InvalidSpaceError, match="fidelity 'e'"):
+        Fidelity("e", **kw)

@@ -1,4 +1,5 @@
-"""Real processes on one SQLite study: ``kill -9`` of a worker, then resume; two writers at once."""
+"""Real processes on one study: ``kill -9`` of a worker, then resume (SQLite and PostgreSQL);
+two writers on SQLite, eight on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from jahs_bo.spaces import nb201_space
-from jahs_bo.storage import SQLiteStorage
+from jahs_bo.storage import get_storage
 from jahs_bo.study import TrialContext, create_study, load_study
 from jahs_bo.types import TrialState
 
@@ -61,9 +64,14 @@ def _worker(
     )
 
 
-def test_kill_9_of_a_worker_loses_nothing_told_and_the_study_continues(tmp_path: Path) -> None:
-    db = tmp_path / "study.db"
-    url = f"sqlite:///{db}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_kill_9_of_a_worker_loses_nothing_told_and_the_study_continues(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'study.db'}"
     create_study(nb201_space(), searcher="random", seed=3, storage=url, study_name="k")
     proc = _worker(tmp_path, url, "k", n_trials=1000, hang_at=12)
     told: dict[int, list[float]] = {}
@@ -80,7 +88,7 @@ def test_kill_9_of_a_worker_loses_nothing_told_and_the_study_continues(tmp_path:
     assert proc.returncode == -signal.SIGKILL
     assert sorted(told) == list(range(12))
 
-    storage = SQLiteStorage(db)
+    storage = get_storage(url)
     before = storage.get_trials(storage.get_study("k").study_id)
     assert [t.state for t in before] == [TrialState.COMPLETE] * 12 + [TrialState.RUNNING]
 
@@ -133,4 +141,55 @@ def test_two_processes_share_one_sqlite_study(tmp_path: Path) -> None:
     # Each proposal saw every earlier trial (pending included): no configuration twice.
     assert len({study.space.config_key(t.config) for t in trials}) == n
     # Both processes took part (how they interleave depends on the machine's load).
+    assert {t.system_attrs["owner_pid"] for t in trials} == {p.pid for p in procs}
+
+
+# A client of a shared study: ``n`` plain ask/tell rounds, printing each told number.
+ASK_TELL = textwrap.dedent(
+    """
+    import os, sys, time
+    from jahs_bo.study import load_study
+
+    url, name, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    study = load_study(name, url)
+    while not os.path.exists(go):  # start together with the other clients
+        time.sleep(0.005)
+    for _ in range(n):
+        trial = study.ask()
+        study.tell(trial, float(len(trial.config["arch"])))
+        print(trial.number, flush=True)
+    """
+)
+
+
+def test_eight_processes_ask_and_tell_on_one_postgres_study(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    create_study(nb201_space(), searcher="random", seed=1, storage=postgres_url, study_name="p8")
+    script = tmp_path / "client.py"
+    script.write_text(ASK_TELL)
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), postgres_url, "p8", "50", str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    go.touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    told = sorted(int(n) for out, _ in outs for n in out.split())
+    assert told == list(range(400))  # every number told once: no duplicate, no gap
+    study = load_study("p8", postgres_url)
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(400))
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 400
+    assert not any(t.system_attrs.get("lost") for t in trials)
+    assert len({t.trial_id for t in trials}) == 400
+    # Each proposal saw every earlier trial, pending ones included: no configuration twice.
+    assert len({t.config_key for t in trials}) == 400
     assert {t.system_attrs["owner_pid"] for t in trials} == {p.pid for p in procs}
