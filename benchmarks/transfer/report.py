@@ -168,14 +168,18 @@ def write(
         "## Meta-training and the negative-transfer guard",
         "",
         "| held out | meta-training s | sources | transfer: fits where the guard chose the "
-        "plain GP | median transfer ask (s), n <= 100 |",
+        "plain GP | median ask (s): transfer / portfolio (plain GP) / ratio |",
         "|---|---|---|---|---|",
     ]
     for task, frame in frames.items():
         meta = summary["meta"].get(task, {})
         g = summary["guard"].get(f"{bench.problem(task)} transfer", {})
+        med = "-"
         asks = frame.loc[frame["optimizer"] == "transfer", "ask_seconds"].to_numpy(float)
-        med = f"{np.median(asks):.2f}" if len(asks) else "-"
+        base = frame.loc[frame["optimizer"] == "portfolio", "ask_seconds"].to_numpy(float)
+        if len(asks) and len(base):
+            ratio = np.median(asks) / np.median(base)
+            med = f"{np.median(asks):.2f} / {np.median(base):.2f} / {ratio:.1f}x"
         share = f"{g['plain']} / {g['fits']}" if g else "-"
         lines.append(
             f"| {task} | {meta.get('seconds', '-')} | {len(meta.get('sources', []))} "
