@@ -119,7 +119,10 @@ class Task:
 # ---------------------------------------------------------------------- optimizers
 #: jahs-bo modules that register further searchers when imported (torch-heavy, so not imported by
 #: ``jahs_bo.searchers`` itself).
-OPTIONAL_SEARCHER_MODULES: tuple[str, ...] = ("jahs_bo.searchers.gp",)
+OPTIONAL_SEARCHER_MODULES: tuple[str, ...] = (
+    "jahs_bo.searchers.gp",
+    "jahs_bo.searchers.bananas",
+)
 
 
 def jahs_searchers() -> list[str]:

@@ -87,6 +87,7 @@ class Searcher(ABC):
 _SEARCHERS: dict[str, Callable[..., Searcher]] = {}
 #: Searchers whose module is imported on first use (they pull in torch and botorch).
 _LAZY_SEARCHERS: dict[str, str] = {
+    "bananas": "jahs_bo.searchers.bananas",
     "gp": "jahs_bo.searchers.gp",
     "transfer": "jahs_bo.searchers.transfer",
 }

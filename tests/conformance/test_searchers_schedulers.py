@@ -27,6 +27,7 @@ from jahs_bo.types import TrialState
 #: Small settings of searchers whose defaults are sized for real budgets.
 OPTIONS = {
     "gp": {"n_init": 3, "n_random": 32, "n_neighbours": 8, "local_rounds": 1, "fit_maxiter": 20},
+    "bananas": {"n_init": 3, "epochs": 10, "n_members": 3, "n_neighbours": 8, "n_random": 8},
 }
 SCHEDULERS = [None, *available_schedulers()]
 CASES = [(s, h) for s in available_searchers() for h in SCHEDULERS]

@@ -125,7 +125,7 @@ def test_report_refuses_swapped_arguments() -> None:
 
 
 def test_unknown_searcher_lists_every_searcher() -> None:
-    with pytest.raises(InputError, match=r"\['gp', 'ls', 'random', 're'") as info:
+    with pytest.raises(InputError, match=r"\['bananas', 'gp', 'ls', 'random', 're'") as info:
         create_study(nb201_space(), searcher="gpp")
     assert "gpp" in str(info.value)
 
