@@ -144,7 +144,7 @@ class HyperparameterPrior:
                 isinstance(hp, CategoricalHyperparameter) and hp.weights is not None
             )
             return cls(hp, "native" if native else "none")
-        center = float(hp.to_vector(np.asarray([hp.default_value], dtype=object))[0])
+        center = float(np.asarray(hp.to_vector(hp.default_value), dtype=float).reshape(-1)[0])
         if isinstance(hp, (CategoricalHyperparameter, OrdinalHyperparameter)):
             k = len(hp.choices) if isinstance(hp, CategoricalHyperparameter) else len(hp.sequence)
             w = np.ones(k)
@@ -159,7 +159,9 @@ class HyperparameterPrior:
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` vector values drawn from the prior (shape ``(n,)``)."""
         if self.kind in ("none", "native"):
-            return np.asarray(self.hp.sample_vector(n, seed=rng), dtype=float)
+            # ConfigSpace's categorical/integer samplers need a RandomState; derive one.
+            state = np.random.RandomState(int(rng.integers(0, 2**31 - 1)))
+            return np.asarray(self.hp.sample_vector(n, seed=state), dtype=float).reshape(n)
         if self.kind == "choice":
             return rng.choice(len(self.probs), size=n, p=np.asarray(self.probs)).astype(float)
         out = np.empty(0)
