@@ -4,6 +4,7 @@
   joint posterior call.
 - :mod:`~jahs_bo.acquisition.ehvi`: botorch's qLogNEHVI for several objectives.
 - :mod:`~jahs_bo.acquisition.scoring`: acquisition values and Thompson samples of a candidate set.
+- :mod:`~jahs_bo.acquisition.prior`: piBO, the acquisition weighted by the expert prior.
 - :mod:`~jahs_bo.acquisition.incumbent`: the incumbent of improvement-based acquisitions.
 - :mod:`~jahs_bo.acquisition.candidates` and :mod:`~jahs_bo.acquisition.optimize`: the candidate
   pool (random samples, neighbourhoods, de-duplication), local search and continuous refinement.
@@ -23,11 +24,21 @@ from jahs_bo.acquisition.analytic import (
 from jahs_bo.acquisition.ehvi import bound_constraints, make_ehvi, prune_dominated_baseline
 from jahs_bo.acquisition.incumbent import incumbent_value
 from jahs_bo.acquisition.optimize import CandidateSearch, make_scorer, optimize_acquisition
+from jahs_bo.acquisition.prior import (
+    DEFAULT_PRIOR_BETA,
+    PriorWeightedAcquisition,
+    encoded_log_prior,
+    pibo_exponent,
+)
 from jahs_bo.acquisition.refine import refine_continuous
 from jahs_bo.acquisition.scoring import score_candidates, thompson_scores
 
 __all__ = [
     "ACQUISITIONS",
+    "DEFAULT_PRIOR_BETA",
+    "PriorWeightedAcquisition",
+    "encoded_log_prior",
+    "pibo_exponent",
     "AcquisitionName",
     "CandidateSearch",
     "JointLogConstrainedEI",

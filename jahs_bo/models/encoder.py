@@ -175,6 +175,15 @@ class JointEncoder:
             x[:, self.hp_dims] = np.where(np.isnan(hp), INACTIVE, hp)
         return torch.from_numpy(x)
 
+    def hp_vectors(self, X: Tensor) -> np.ndarray:
+        """ConfigSpace vectors of the hyperparameter columns of ``X`` (``n x d`` -> ``n x h``).
+
+        The inverse of the encoding of :meth:`SearchSpace.hp_vector
+        <jahs_bo.spaces.SearchSpace.hp_vector>`: NaN where inactive.
+        """
+        cols = np.asarray(X.detach(), dtype=float)[:, self.hp_dims]
+        return np.where(cols == INACTIVE, np.nan, cols * self._ordinal_scale)
+
     def _hp_row(self, config: Mapping) -> np.ndarray:
         key = tuple(config.get(k) for k in self.space.hp_names)
         row = self._hp_cache.get(key)

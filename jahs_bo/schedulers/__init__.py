@@ -18,6 +18,7 @@ from jahs_bo.schedulers.base import (
     scheduler_class,
 )
 from jahs_bo.schedulers.hyperband import BOHB, Hyperband, SuccessiveHalving, SynchronousBrackets
+from jahs_bo.schedulers.prior_mix import PriorMix
 from jahs_bo.schedulers.pruning import ASHAStopping, Decision, MedianStopping, Pruner, make_pruner
 from jahs_bo.schedulers.rungs import (
     FidelityPlan,
@@ -36,6 +37,7 @@ __all__ = [
     "FidelityPlan",
     "Hyperband",
     "MedianStopping",
+    "PriorMix",
     "Pruner",
     "Scheduler",
     "SuccessiveHalving",

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import operator
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ import numpy as np
 
 from jahs_bo.exceptions import InputError
 from jahs_bo.multiobjective import OutcomeConstraint, nsga2_order, violations
+from jahs_bo.schedulers.prior_mix import PriorMix
 from jahs_bo.schedulers.pruning import Decision, Pruner, make_pruner
 from jahs_bo.schedulers.rungs import DEFAULT_ETA, FidelityPlan
 from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState, finished_trials
@@ -129,6 +130,10 @@ class Scheduler(ABC):
             instead of the searcher (BOHB keeps 1/3 random for its convergence guarantee).
         batch_proposals: Pass the configurations proposed since the searcher's data last
             changed to it as pending at the modelled level (see the module docstring).
+        prior_mix: PriorBand-style sampling (:mod:`jahs_bo.schedulers.prior_mix`): ``True``
+            (a third each) or weights ``{"prior": .., "incumbent": .., "uniform": ..}``. With a
+            history-free searcher (random search) every new configuration is drawn from the
+            mix; otherwise the ``random_fraction`` draws are. The space must state a prior.
     """
 
     #: Registry name (``create_study(scheduler=name)``).
@@ -155,6 +160,7 @@ class Scheduler(ABC):
         min_points_in_model: int | None = None,
         random_fraction: float = 0.0,
         batch_proposals: bool = True,
+        prior_mix: bool | Mapping[str, float] | PriorMix | None = None,
     ) -> None:
         self.space = space
         self.searcher = searcher
@@ -188,6 +194,13 @@ class Scheduler(ABC):
             raise InputError(f"random_fraction must lie in [0, 1], got {random_fraction}")
         self.random_fraction = float(random_fraction)
         self.batch_proposals = bool(batch_proposals)
+        self.prior_mix = PriorMix.parse(prior_mix)
+        if self.prior_mix is not None and not getattr(space, "has_prior", False):
+            raise InputError(
+                "prior_mix needs a space that states a prior (SearchSpace(prior_confidence=...),"
+                " ConfigSpace normal/beta hyperparameters or categorical weights, "
+                "NB201Cell(op_prior=...)); drop prior_mix or give the space a prior"
+            )
 
     # ----------------------------------------------------------------- interface
 
@@ -260,14 +273,29 @@ class Scheduler(ABC):
     def new_config(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> Config:
-        """A configuration for a new trial: random with ``random_fraction``, else the searcher's."""
+        """A configuration for a new trial: random with ``random_fraction``, else the searcher's.
+
+        With ``prior_mix`` the random draws come from the mix, and so does every draw when the
+        searcher ignores the history (``samples_independently``).
+        """
+        if self.prior_mix is not None and getattr(self.searcher, "samples_independently", False):
+            return self.mix_draw(trials, rng)[0]
         if self.random_fraction > 0 and rng.random() < self.random_fraction:
+            if self.prior_mix is not None:
+                return self.mix_draw(trials, rng)[0]
             return self.space.sample(rng)
         view = self.searcher_view(trials)
         proposals = self.open_proposals(merge_trials(trials, pending), view)
         ids = {t.trial_id for t in proposals}
         running = [t for t in pending if t.trial_id not in ids]
         return self.searcher.suggest(view, [*running, *proposals], rng)
+
+    def mix_draw(self, trials: Sequence[Trial], rng: np.random.Generator) -> tuple[Config, str]:
+        """A draw from ``prior_mix`` and its source; the incumbent is the best trial of
+        :meth:`searcher_view` (none while no level has ``min_points_in_model`` results)."""
+        assert self.prior_mix is not None
+        best = self.order(self.searcher_view(trials))
+        return self.prior_mix.draw(self.space, best[0].config if best else None, rng)
 
     def open_proposals(self, trials: Sequence[Trial], view: Sequence[Trial]) -> list[Trial]:
         """New configurations proposed after the newest trial of ``view`` and not in it.

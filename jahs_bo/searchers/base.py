@@ -46,6 +46,9 @@ class Searcher(ABC):
 
     #: Registry name (``create_study(searcher=name)``).
     name: str = ""
+    #: Whether proposals ignore the history (random search): a scheduler with its own sampling
+    #: rule (``prior_mix``) then draws every new configuration itself.
+    samples_independently: bool = False
 
     def __init__(
         self,

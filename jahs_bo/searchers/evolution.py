@@ -21,7 +21,7 @@ import numpy as np
 from jahs_bo.exceptions import InputError
 from jahs_bo.multiobjective import OutcomeConstraint
 from jahs_bo.searchers.base import Searcher, register_searcher
-from jahs_bo.searchers.random import fresh_sample, seen_keys
+from jahs_bo.searchers.random import check_use_prior, fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
 
 
@@ -43,6 +43,9 @@ class RegularizedEvolution(Searcher):
         population_size: Members kept alive (P). Default 30.
         sample_size: Tournament size (S). Default 10.
         max_retries: Mutations tried to avoid proposing an already seen configuration.
+        use_prior: Draw the initial population from the space's expert prior
+            (:meth:`SearchSpace.sample_prior <jahs_bo.spaces.SearchSpace.sample_prior>`)
+            instead of uniformly.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class RegularizedEvolution(Searcher):
         population_size: int = 30,
         sample_size: int = 10,
         max_retries: int = 20,
+        use_prior: bool = False,
         *,
         constraints: Sequence[OutcomeConstraint] = (),
         screened: bool = False,
@@ -65,6 +69,7 @@ class RegularizedEvolution(Searcher):
         self.population_size = population_size
         self.sample_size = sample_size
         self.max_retries = max_retries
+        self.use_prior = check_use_prior(space, use_prior, "RegularizedEvolution")
 
     def suggest(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
@@ -72,7 +77,7 @@ class RegularizedEvolution(Searcher):
         seen = seen_keys(self, trials, pending)
         done, losses = self.losses(trials)
         if len(done) < self.population_size:
-            return fresh_sample(self, seen, rng)
+            return fresh_sample(self, seen, rng, prior=self.use_prior)
         population = done[-self.population_size :]
         pop_losses = losses[-self.population_size :]
         idx = rng.choice(len(population), size=self.sample_size, replace=False)

@@ -37,6 +37,12 @@ constraints this replaces ``acquisition="ucb"``/``"ts"``. EHVI: the constraints 
 ``qLogNoisyExpectedHypervolumeImprovement(constraints=...)`` and the reference point comes from
 the feasible front. Parents of the local search are ranked feasible-first.
 
+Expert priors (``use_prior``, piBO, Hvarfner et al. 2022): the initial design is drawn from the
+space's prior (:meth:`SearchSpace.sample_prior <jahs_bo.spaces.SearchSpace.sample_prior>`), half
+as many prior samples as ``n_random`` join the candidate pool, and the log acquisition gains
+``(prior_beta / n) * log prior(x)`` after ``n`` observations (:mod:`jahs_bo.acquisition.prior`),
+i.e. the acquisition is multiplied by ``prior(x) ** (prior_beta / n)``.
+
 If the model cannot be fitted, the searcher warns and proposes a mutation of the best
 configuration instead of failing the study.
 """
@@ -51,6 +57,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from botorch.acquisition import AcquisitionFunction
 from botorch.models import ModelListGP
 from botorch.models.model import Model
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
@@ -59,13 +66,16 @@ from torch import Tensor
 
 from jahs_bo.acquisition import (
     ACQUISITIONS,
+    DEFAULT_PRIOR_BETA,
     CandidateSearch,
+    PriorWeightedAcquisition,
     incumbent_value,
     make_acquisition,
     make_constrained_acquisition,
     make_ehvi,
     make_scorer,
     optimize_acquisition,
+    pibo_exponent,
 )
 from jahs_bo.exceptions import InputError
 from jahs_bo.kernels.joint import COMBINATIONS
@@ -81,7 +91,7 @@ from jahs_bo.multiobjective import (
     violations,
 )
 from jahs_bo.searchers.base import Searcher, register_searcher
-from jahs_bo.searchers.random import fresh_sample, seen_keys
+from jahs_bo.searchers.random import check_use_prior, fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
 
 if TYPE_CHECKING:
@@ -200,6 +210,10 @@ class GPSearcher(Searcher):
         arch_store_size: Architectures each store keeps between suggestions; beyond it the
             least recently used ones that no trial references are evicted (``None``: no
             bound). The default holds all of NB201.
+        use_prior: piBO with the space's expert prior (module docstring); needs
+            ``acquisition="logei"`` and a space that states a prior.
+        prior_beta: piBO's ``beta``: the prior's exponent is ``prior_beta / n`` after ``n``
+            observations (default 10, as in the paper).
         constraints: Outcome constraints (see the module docstring).
         screened: Whether a scheduler screens the proposals at low fidelity first.
 
@@ -236,11 +250,24 @@ class GPSearcher(Searcher):
         models_fidelity: bool = False,
         model_factory: ModelFactory | None = None,
         arch_store_size: int | None = DEFAULT_STORE_SIZE,
+        use_prior: bool = False,
+        prior_beta: float = DEFAULT_PRIOR_BETA,
         *,
         constraints: Sequence[OutcomeConstraint] = (),
         screened: bool = False,
     ) -> None:
         super().__init__(space, directions, constraints=constraints, screened=screened)
+        self.use_prior = check_use_prior(space, use_prior, "GPSearcher")
+        if self.use_prior and acquisition != "logei":
+            raise InputError(
+                f"use_prior (piBO) weights a logarithmic acquisition; acquisition={acquisition!r}"
+                " is not one, use acquisition='logei'"
+            )
+        if isinstance(prior_beta, bool) or not isinstance(prior_beta, (int, float)):
+            raise InputError(f"prior_beta must be a number >= 0, got {prior_beta!r}")
+        if not 0.0 <= float(prior_beta) < float("inf"):
+            raise InputError(f"prior_beta must be a finite number >= 0, got {prior_beta!r}")
+        self.prior_beta = float(prior_beta)
         _check_choice("acquisition", acquisition, ACQUISITIONS)
         _check_choice("combination", combination, COMBINATIONS)
         _check_choice("arch_kernel", arch_kernel, ("wl", "deep"))
@@ -345,7 +372,7 @@ class GPSearcher(Searcher):
             cfg = self.space.mutate(best, rng)
             if self.space.config_key(cfg) not in seen:
                 return cfg
-        return fresh_sample(self, seen, rng)
+        return fresh_sample(self, seen, rng, prior=self.use_prior)
 
     # ------------------------------------------------------------------ suggest
     def suggest(
@@ -360,7 +387,7 @@ class GPSearcher(Searcher):
         seen = seen_keys(self, trials, pending)
         done, losses = self.losses(trials)
         if len(done) < self.n_init:
-            return fresh_sample(self, seen, rng)
+            return fresh_sample(self, seen, rng, prior=self.use_prior)
         self.encoder.evict_unused([t.config for t in (*done, *pending)])
         data = self._encode(done)
         if losses.shape[1] > 1 and self.mo_acquisition == "ehvi":
@@ -430,6 +457,7 @@ class GPSearcher(Searcher):
             self.model = model
         else:
             acqf = make_acquisition(self.acquisition, model, best_f, self.beta)  # type: ignore[arg-type]
+        acqf = self._pibo(acqf, n)
         order = np.lexsort((np.arange(n), -y.numpy(), viol))  # feasible first, then best target
         return self._search(model, acqf, data, running, order, seen, rng)
 
@@ -470,8 +498,21 @@ class GPSearcher(Searcher):
                 mc_samples=self.mc_samples,
                 seed=int(rng.integers(2**31)),
             )
+        acqf = self._pibo(acqf, n)
         order = nsga2_order(losses, viol)
         return self._search(model, acqf, data, running, order, seen, rng)
+
+    def _pibo(self, acqf: AcquisitionFunction | None, n: int) -> AcquisitionFunction | None:
+        """``acqf`` weighted by ``prior ** (prior_beta / n)`` with ``use_prior``, else as is."""
+        if not self.use_prior or acqf is None:
+            return acqf
+        return PriorWeightedAcquisition(acqf, self.encoder, pibo_exponent(self.prior_beta, n))
+
+    def _prior_rows(self, rng: np.random.Generator) -> Tensor | None:
+        """``n_random // 2`` prior samples for the candidate pool (with ``use_prior``)."""
+        if not self.use_prior:
+            return None
+        return self.encoder.encode(self.space.sample_prior(self.search.n_random // 2, rng))
 
     def _extra_rows(self) -> Tensor | None:
         """``e x d`` full-fidelity rows always among the acquisition's candidates (none here;
@@ -490,6 +531,7 @@ class GPSearcher(Searcher):
     ) -> Config:
         """Optimize the acquisition (Thompson sampling when ``acqf`` is ``None``); decode."""
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        extra = [r for r in (self._extra_rows(), self._prior_rows(rng)) if r is not None]
         ranked = optimize_acquisition(
             make_scorer(acqf, model, generator),
             self.encoder,
@@ -499,10 +541,10 @@ class GPSearcher(Searcher):
             rng,
             self.search,
             acqf,
-            self._extra_rows(),
+            torch.cat(extra) if extra else None,
         )
         for x in ranked:
             cfg = self.encoder.decode(x)
             if self.space.config_key(cfg) not in seen:
                 return cfg
-        return fresh_sample(self, seen, rng)
+        return fresh_sample(self, seen, rng, prior=self.use_prior)

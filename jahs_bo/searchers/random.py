@@ -1,13 +1,19 @@
-"""Random search: uniform samples from the space, never repeating a seen configuration."""
+"""Random search: uniform (or expert-prior) samples from the space, never repeating a seen one."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from jahs_bo.exceptions import InputError
 from jahs_bo.searchers.base import Searcher, register_searcher
-from jahs_bo.types import Config, Trial
+from jahs_bo.types import Config, Direction, Trial
+
+if TYPE_CHECKING:
+    from jahs_bo.multiobjective import OutcomeConstraint
+    from jahs_bo.spaces.space import SearchSpace
 
 
 def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
@@ -19,22 +25,71 @@ def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
 
 
 def fresh_sample(
-    searcher: Searcher, seen: set[str], rng: np.random.Generator, tries: int = 50
+    searcher: Searcher,
+    seen: set[str],
+    rng: np.random.Generator,
+    tries: int = 50,
+    prior: bool = False,
 ) -> Config:
-    """A random configuration not in ``seen`` (the last draw if the space is nearly exhausted)."""
-    cfg = searcher.space.sample(rng)
+    """A random configuration not in ``seen`` (the last draw if the space is nearly exhausted).
+
+    With ``prior`` it is drawn from the space's expert prior (:meth:`SearchSpace.sample_prior
+    <jahs_bo.spaces.SearchSpace.sample_prior>`) instead of uniformly.
+    """
+    space = searcher.space
+
+    def draw() -> Config:
+        return space.sample_prior(1, rng)[0] if prior else space.sample(rng)
+
+    cfg = draw()
     for _ in range(tries):
-        if searcher.space.config_key(cfg) not in seen:
+        if space.config_key(cfg) not in seen:
             break
-        cfg = searcher.space.sample(rng)
+        cfg = draw()
     return cfg
+
+
+def check_use_prior(space: SearchSpace, use_prior: bool, who: str) -> bool:
+    """``use_prior`` as a bool; an error when it is set and ``space`` states no prior."""
+    if not isinstance(use_prior, (bool, np.bool_)):
+        raise InputError(f"{who}: use_prior must be True or False, got {use_prior!r}")
+    if use_prior and not space.has_prior:
+        raise InputError(
+            f"{who}: use_prior=True but the space states no prior; give it one "
+            "(SearchSpace(prior_confidence=...), ConfigSpace normal/beta hyperparameters or "
+            "categorical weights, NB201Cell(op_prior=...)) or drop use_prior"
+        )
+    return bool(use_prior)
 
 
 @register_searcher("random")
 class RandomSearcher(Searcher):
-    """Uniform random search (ConfigSpace priors for hyperparameters)."""
+    """Random search: uniform, or from the space's expert prior.
+
+    Args:
+        space: The search space.
+        directions: Objective directions (unused; random search ignores the results).
+        use_prior: Draw from :meth:`SearchSpace.sample_prior
+            <jahs_bo.spaces.SearchSpace.sample_prior>` instead of uniformly (the space must
+            state a prior).
+    """
+
+    #: Proposals ignore the history (schedulers may replace them by their own draws).
+    samples_independently = True
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        directions: Sequence[Direction | str] = ("minimize",),
+        use_prior: bool = False,
+        *,
+        constraints: Sequence[OutcomeConstraint] = (),
+        screened: bool = False,
+    ) -> None:
+        super().__init__(space, directions, constraints=constraints, screened=screened)
+        self.use_prior = check_use_prior(space, use_prior, "RandomSearcher")
 
     def suggest(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> Config:
-        return fresh_sample(self, seen_keys(self, trials, pending), rng)
+        return fresh_sample(self, seen_keys(self, trials, pending), rng, prior=self.use_prior)

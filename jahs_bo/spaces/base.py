@@ -74,6 +74,17 @@ class ArchitectureDomain(ABC):
     def mutate(self, value: str, rng: np.random.Generator) -> str:
         """Return a random neighbour of ``value`` (a small change, never ``value`` itself)."""
 
+    #: Whether the domain states a prior over its values (e.g. ``NB201Cell(op_prior=...)``).
+    has_prior: bool = False
+
+    def sample_prior(self, rng: np.random.Generator) -> str:
+        """Draw one architecture from the domain's prior (default: :meth:`sample`)."""
+        return self.sample(rng)
+
+    def log_prior(self, value: str) -> float:
+        """Log prior of ``value`` relative to :meth:`sample`'s distribution (default ``0``)."""
+        return 0.0
+
     def same_network_key(self, value: str) -> str:
         """A key shared by exactly the values that denote the same network (isomorphic cells).
 

@@ -18,6 +18,7 @@ import numpy as np
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces._checks import check_dict, check_op_names
 from jahs_bo.spaces.base import ArchitectureDomain, register_domain
+from jahs_bo.spaces.prior import check_op_prior, log_op_prior, op_prior_dict
 
 #: Default intermediate operations of :class:`NB101Cell` (those of NAS-Bench-101).
 NB101_OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
@@ -65,14 +66,23 @@ class NB101Cell(ArchitectureDomain):
         ops: Operations allowed on intermediate nodes (default :data:`NB101_OPS`).
         max_nodes: Most nodes of a (pruned) cell, input and output included (NAS-Bench-101: 7).
         max_edges: Most edges of a (pruned) cell (NAS-Bench-101: 9).
+        op_prior: Expert prior over the intermediate ops: op name -> weight >= 0 (normalised;
+            ops left out weigh 0). :meth:`sample_prior` draws node ops from it (the structure as
+            in :meth:`sample`); ``None`` (default): uniform. Serialized with the domain.
     """
 
     kind = "nb101_cell"
 
     def __init__(
-        self, ops: Sequence[str] = NB101_OPS, max_nodes: int = 7, max_edges: int = 9
+        self,
+        ops: Sequence[str] = NB101_OPS,
+        max_nodes: int = 7,
+        max_edges: int = 9,
+        op_prior: Mapping[str, float] | None = None,
     ) -> None:
         self.ops = check_op_names(ops, "|,.", "NB101Cell")
+        self.op_probs = check_op_prior(self.ops, op_prior, "NB101Cell")
+        self.has_prior = self.op_probs is not None
         limits = (("max_nodes", max_nodes, 2, MAX_NODES), ("max_edges", max_edges, 1, MAX_EDGES))
         for name, val, low, high in limits:
             if (
@@ -140,7 +150,9 @@ class NB101Cell(ArchitectureDomain):
             )
         return self._canonical(*self._check_spec(matrix, labels, repr(value)))
 
-    def sample(self, rng: np.random.Generator, max_tries: int = 100_000) -> str:
+    def sample(
+        self, rng: np.random.Generator, max_tries: int = 100_000, _probs: np.ndarray | None = None
+    ) -> str:
         """Rejection sampling as in NAS-Bench-101: a ``max_nodes``-node upper-triangular matrix
         with independent fair-coin entries and uniform ops, redrawn until valid after pruning.
 
@@ -159,13 +171,31 @@ class NB101Cell(ArchitectureDomain):
             matrix[iu] = rng.integers(2, size=len(iu[0]))
             labels = [
                 "input",
-                *(self.ops[i] for i in rng.integers(len(self.ops), size=n - 2)),
+                *(
+                    self.ops[i]
+                    for i in (
+                        rng.integers(len(self.ops), size=n - 2)
+                        if _probs is None
+                        else rng.choice(len(self.ops), size=n - 2, p=_probs)
+                    )
+                ),
                 "output",
             ]
             canon = self._try_canonical(matrix.tolist(), labels)
             if canon is not None:
                 return canon
         raise InvalidSpaceError(f"{self!r} produced no valid cell in {max_tries} random draws")
+
+    def sample_prior(self, rng: np.random.Generator) -> str:
+        """Like :meth:`sample`, with node ops drawn from ``op_prior``."""
+        return self.sample(rng, _probs=self.op_probs)
+
+    def log_prior(self, value: str) -> float:
+        """Sum over intermediate nodes of ``log(op_prior[op] * len(ops))`` (``0`` without one)."""
+        if self.op_probs is None:
+            return 0.0
+        _, labels = self._parse_string(self.validate(value))
+        return log_op_prior(self.op_probs, [self.ops.index(op) for op in labels[1:-1]])
 
     def mutate(self, value: str, rng: np.random.Generator, max_tries: int = 100) -> str:
         """A random neighbour: one of the moves of :meth:`neighbours`, drawn uniformly by kind.
@@ -229,15 +259,16 @@ class NB101Cell(ArchitectureDomain):
             "ops": list(self.ops),
             "max_nodes": self.max_nodes,
             "max_edges": self.max_edges,
-        }
+        } | ({"op_prior": op_prior_dict(self.ops, self.op_probs)} if self.has_prior else {})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NB101Cell:
-        check_dict(data, cls.kind, {"ops", "max_nodes", "max_edges"})
+        check_dict(data, cls.kind, {"ops", "max_nodes", "max_edges", "op_prior"})
         return cls(
             ops=data.get("ops", NB101_OPS),
             max_nodes=data.get("max_nodes", 7),
             max_edges=data.get("max_edges", 9),
+            op_prior=data.get("op_prior"),
         )
 
     # ---- internals -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ the ``k``-th ``|...|`` group (``k = 1, 2, 3``) lists the operations on the edges
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -18,6 +18,7 @@ import numpy as np
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces._checks import check_dict, check_op_names
 from jahs_bo.spaces.base import ArchitectureDomain, register_domain
+from jahs_bo.spaces.prior import check_op_prior, log_op_prior, op_prior_dict
 
 #: The five NAS-Bench-201 operations, in the benchmark's integer coding ``0..4``.
 NB201_OPS: tuple[str, ...] = (
@@ -42,6 +43,9 @@ class NB201Cell(ArchitectureDomain):
             (:data:`NB201_OPS`), whose indices are the benchmark's ``op_e{k}_{j}`` coding
             ``0..4``. A TransNAS-Bench-101-style cell is the same domain with another list,
             e.g. ``("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")``. At least two ops.
+        op_prior: Expert prior over the ops: op name -> weight >= 0 (normalised; ops left out
+            weigh 0). Edges draw their op independently from it in :meth:`sample_prior`.
+            ``None`` (default): uniform. Serialized with the domain.
 
     Graph view (:meth:`to_graph`, following Ru et al., 2021): the edge operations become nodes.
     Before pruning, the graph has 10 nodes numbered in topological order::
@@ -62,8 +66,12 @@ class NB201Cell(ArchitectureDomain):
     kind = "nb201_cell"
     n_edges = len(NB201_EDGES)
 
-    def __init__(self, ops: Sequence[str] = NB201_OPS):
+    def __init__(
+        self, ops: Sequence[str] = NB201_OPS, op_prior: Mapping[str, float] | None = None
+    ) -> None:
         self.ops = check_op_names(ops, "|~+", "NB201Cell")
+        self.op_probs = check_op_prior(self.ops, op_prior, "NB201Cell")
+        self.has_prior = self.op_probs is not None
         if len(self.ops) < 2:
             raise InvalidSpaceError(
                 f"NB201Cell needs at least two ops to mutate between, got {list(self.ops)}"
@@ -72,7 +80,8 @@ class NB201Cell(ArchitectureDomain):
         self._keys: dict[str, str] = {}  # cache of same_network_key
 
     def __repr__(self) -> str:
-        return f"NB201Cell(ops={self.ops!r})"
+        prior = op_prior_dict(self.ops, self.op_probs)
+        return f"NB201Cell(ops={self.ops!r}" + (f", op_prior={prior!r})" if prior else ")")
 
     # ---- conversions -----------------------------------------------------------------------
 
@@ -156,6 +165,18 @@ class NB201Cell(ArchitectureDomain):
     def sample(self, rng: np.random.Generator) -> str:
         """A uniformly random cell."""
         return self.from_index_tuple(rng.integers(len(self.ops), size=self.n_edges).tolist())
+
+    def sample_prior(self, rng: np.random.Generator) -> str:
+        """A cell whose edges draw their ops independently from ``op_prior``."""
+        if self.op_probs is None:
+            return self.sample(rng)
+        return self.from_index_tuple(
+            rng.choice(len(self.ops), size=self.n_edges, p=self.op_probs).tolist()
+        )
+
+    def log_prior(self, value: str) -> float:
+        """Sum over edges of ``log(op_prior[op] * len(ops))`` (``0`` without a prior)."""
+        return log_op_prior(self.op_probs, self.to_index_tuple(value))
 
     def mutate(self, value: str, rng: np.random.Generator) -> str:
         """Change the op of one uniformly chosen edge to a uniformly chosen different op."""
@@ -248,12 +269,15 @@ class NB201Cell(ArchitectureDomain):
         return graph
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "ops": list(self.ops)}
+        out: dict[str, Any] = {"kind": self.kind, "ops": list(self.ops)}
+        if self.op_probs is not None:
+            out["op_prior"] = op_prior_dict(self.ops, self.op_probs)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NB201Cell:
-        check_dict(data, cls.kind, {"ops"})
-        return cls(ops=data.get("ops", NB201_OPS))
+        check_dict(data, cls.kind, {"ops", "op_prior"})
+        return cls(ops=data.get("ops", NB201_OPS), op_prior=data.get("op_prior"))
 
     # ---- helpers ---------------------------------------------------------------------------
 

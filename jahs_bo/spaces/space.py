@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.hyperparameters import CategoricalHyperparameter, OrdinalHyperparameter
-from ConfigSpace.util import get_one_exchange_neighbourhood
+from ConfigSpace.util import deactivate_inactive_hyperparameters, get_one_exchange_neighbourhood
 
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces.base import ArchitectureDomain, domain_from_dict
 from jahs_bo.spaces.fidelity import Fidelity
+from jahs_bo.spaces.prior import HyperparameterPrior, check_confidence
 from jahs_bo.types import Config, FidelityValues, Trial
 
 _CONFIG_KEY = operator.attrgetter("config_key")
@@ -52,6 +53,10 @@ class SearchSpace:
         architectures: Architecture domains by configuration key (e.g. ``{"arch": NB201Cell()}``).
         fidelities: The fidelities a trial can run at (several allowed).
         name: A name for reports.
+        prior_confidence: Expert priors from default values: hyperparameter name -> ``"low"``,
+            ``"medium"`` or ``"high"`` (see :mod:`jahs_bo.spaces.prior`). ConfigSpace's normal
+            and beta hyperparameters, categorical weights and the domains' ``op_prior`` are
+            priors without it. Serialized with the space.
 
     Example:
         >>> import ConfigSpace as CS
@@ -66,6 +71,7 @@ class SearchSpace:
         architectures: Mapping[str, ArchitectureDomain] | None = None,
         fidelities: Sequence[Fidelity] = (),
         name: str = "space",
+        prior_confidence: Mapping[str, str] | None = None,
     ) -> None:
         if hyperparameters is not None and not isinstance(hyperparameters, ConfigurationSpace):
             raise InvalidSpaceError(
@@ -103,6 +109,11 @@ class SearchSpace:
             )
         self.name = name
         self._hp_names = hp_names
+        hps = {k: self.hyperparameters[k] for k in hp_names}
+        self.prior_confidence: dict[str, str] = check_confidence(prior_confidence, hps)
+        self._hp_priors = [
+            HyperparameterPrior.of(hps[k], self.prior_confidence.get(k)) for k in hp_names
+        ]
 
     # ------------------------------------------------------------------ basic views
     @property
@@ -148,6 +159,82 @@ class SearchSpace:
             for key, dom in self.architectures.items():
                 cfg[key] = dom.sample(rng)
             out.append(cfg)
+        return out
+
+    # ------------------------------------------------------------------ priors
+    @property
+    def has_prior(self) -> bool:
+        """Whether any hyperparameter or architecture domain states a prior."""
+        return any(p.informative for p in self._hp_priors) or any(
+            d.has_prior for d in self.architectures.values()
+        )
+
+    def sample_prior(self, n: int, rng: np.random.Generator, max_tries: int = 100) -> list[Config]:
+        """Draw ``n`` configurations from the expert prior (uniform where none is stated).
+
+        Hyperparameters are drawn independently in vector space from their priors, then
+        ConfigSpace deactivates the children of inactive conditions and rejects forbidden
+        combinations (redrawn up to ``max_tries`` times, as ConfigSpace's own sampler does).
+        Architectures come from their domain's ``sample_prior``.
+
+        Raises:
+            InvalidSpaceError: no valid configuration within ``max_tries`` draws.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise InvalidConfigError(f"sample_prior needs a number n >= 0, got {n!r}")
+        n = int(n)
+        cs = self.hyperparameters
+        out: list[Config] = [{} for _ in range(n)]
+        if self._hp_names and not (cs.conditions or cs.forbidden_clauses):
+            vecs = np.stack([p.sample(n, rng) for p in self._hp_priors], axis=1)
+            out = [self._hp_values(Configuration(cs, vector=v)) for v in vecs]
+        elif self._hp_names:
+            out = [self._hp_prior_sample(rng, max_tries) for _ in range(n)]
+        for cfg in out:
+            for key, dom in self.architectures.items():
+                cfg[key] = dom.sample_prior(rng)
+        return out
+
+    def _hp_prior_sample(self, rng: np.random.Generator, max_tries: int) -> Config:
+        """One prior draw in a space with conditions or forbidden clauses."""
+        cs = self.hyperparameters
+        for _ in range(max_tries):
+            vec = np.array([p.sample(1, rng)[0] for p in self._hp_priors])
+            try:
+                values = dict(Configuration(cs, vector=vec, allow_inactive_with_values=True))
+                conf = deactivate_inactive_hyperparameters(values, cs)
+                conf.check_valid_configuration()
+            except Exception:  # forbidden combination (ConfigSpace's exception types vary)
+                continue
+            return self._hp_values(conf)
+        raise InvalidSpaceError(
+            f"sample_prior found no valid configuration in {max_tries} draws; the prior puts "
+            "almost all its mass on forbidden combinations"
+        )
+
+    def log_prior(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Log prior density of each configuration, relative to uniform (shape ``(n,)``).
+
+        Summed over active hyperparameters (in ConfigSpace's vector space) and architectures;
+        ``0`` for a configuration of a space without priors. Inactive hyperparameters add 0.
+        """
+        return self.log_prior_vectors(
+            self.hp_vectors(configs),
+            {key: [c[key] for c in configs] for key in self.architectures},
+        )
+
+    def log_prior_vectors(
+        self, hp_vectors: np.ndarray, architectures: Mapping[str, Sequence[str]]
+    ) -> np.ndarray:
+        """:meth:`log_prior` from ``n x len(hp_names)`` vectors (NaN inactive) and values."""
+        n = len(hp_vectors) if self._hp_names else len(next(iter(architectures.values()), []))
+        out = np.zeros(n)
+        for j, prior in enumerate(self._hp_priors):
+            if prior.informative:
+                out += prior.log_pdf(hp_vectors[:, j])
+        for key, dom in self.architectures.items():
+            if dom.has_prior:
+                out += np.array([dom.log_prior(v) for v in architectures[key]], dtype=float)
         return out
 
     # ------------------------------------------------------------------ validation
@@ -352,7 +439,7 @@ class SearchSpace:
     # ------------------------------------------------------------------ serialization
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable description (see :data:`FORMAT_VERSION`)."""
-        return {
+        out = {
             "format": "jahs_bo.SearchSpace",
             "version": FORMAT_VERSION,
             "name": self.name,
@@ -360,6 +447,9 @@ class SearchSpace:
             "architectures": {k: d.to_dict() for k, d in self.architectures.items()},
             "fidelities": [f.to_dict() for f in self.fidelities.values()],
         }
+        if self.prior_confidence:  # absent when empty: older files stay byte-identical
+            out["prior_confidence"] = dict(self.prior_confidence)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
@@ -391,6 +481,7 @@ class SearchSpace:
             {k: domain_from_dict(d) for k, d in archs.items()},
             [Fidelity.from_dict(f) for f in fids],
             name=data.get("name", "space"),
+            prior_confidence=data.get("prior_confidence"),
         )
 
     def to_json(self, path: str | None = None, indent: int | None = 2) -> str:

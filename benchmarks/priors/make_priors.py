@@ -1,0 +1,148 @@
+"""Good and misleading expert priors for NB201 and LCBench, built reproducibly from the data.
+
+* NB201 (``nb201_op_prior``): the op frequencies of the best ``quantile`` of the 15,625 cells
+  (CIFAR-10 validation accuracy after 200 epochs) for the *good* prior, of the worst ``quantile``
+  for the *misleading* one, each smoothed by ``smoothing`` so that no op has weight 0.
+* LCBench (``lcbench_prior_space``): every hyperparameter's default set to the task's reference
+  best configuration (``benchmarks/problems/lcbench_reference.json``) for the *good* prior, or to
+  its mirror image in ConfigSpace's unit cube (vector ``v -> 1 - v``, the far side of every
+  range) for the *misleading* one, with one ``prior_confidence`` for all of them.
+
+No randomness is involved: the same data give the same priors.
+
+Usage::
+
+    python -m benchmarks.priors.make_priors --out benchmarks/priors/spaces
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Literal
+
+import ConfigSpace as CS
+import numpy as np
+import pandas as pd
+
+from jahs_bo.spaces import NB201Cell, SearchSpace, lcbench_space, nb201_space
+from jahs_bo.spaces.nb201 import NB201_OPS
+
+Kind = Literal["good", "misleading"]
+KINDS: tuple[str, ...] = ("good", "misleading")
+REFERENCE = Path(__file__).resolve().parents[1] / "problems" / "lcbench_reference.json"
+METRIC = "c10v_valid_acc_200"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+
+
+def nb201_op_prior(
+    kind: Kind,
+    table: pd.DataFrame | None = None,
+    quantile: float = 0.01,
+    smoothing: float = 0.02,
+) -> dict[str, float]:
+    """Op probabilities of the best (``good``) or worst (``misleading``) cells of the table.
+
+    Args:
+        kind: ``"good"`` or ``"misleading"``.
+        table: The NB201 table (default :func:`benchmarks.problems.nb201.load_table`).
+        quantile: Fraction of cells the frequencies are counted over.
+        smoothing: Added to every op's frequency before normalising.
+    """
+    _check_kind(kind)
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"quantile must lie in (0, 1], got {quantile}")
+    if table is None:
+        from benchmarks.problems.nb201 import load_table
+
+        table = load_table()
+    k = max(1, int(round(quantile * len(table))))
+    ranked = table.sort_values(METRIC, ascending=(kind == "misleading"), kind="stable")
+    dom = NB201Cell()
+    counts = dict.fromkeys(NB201_OPS, 0)
+    for arch in ranked["arch_str"].iloc[:k]:
+        for op in dom.to_ops(arch):
+            counts[op] += 1
+    total = sum(counts.values())
+    freq = {op: c / total + smoothing for op, c in counts.items()}
+    norm = sum(freq.values())
+    return {op: round(f / norm, 6) for op, f in freq.items()}
+
+
+def nb201_prior_space(
+    kind: Kind, table: pd.DataFrame | None = None, **kwargs: float
+) -> SearchSpace:
+    """:func:`~jahs_bo.spaces.nb201_space` whose cell carries :func:`nb201_op_prior`."""
+    base = nb201_space()
+    cell = NB201Cell(op_prior=nb201_op_prior(kind, table, **kwargs))
+    return SearchSpace(None, {"arch": cell}, list(base.fidelities.values()), f"nb201-{kind}")
+
+
+def lcbench_reference(path: Path = REFERENCE) -> dict[str, dict]:
+    """The reference best configuration of every LCBench task, by task id."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {task: entry["config"] for task, entry in data["tasks"].items()}
+
+
+def _with_default(hp: CS.hyperparameters.Hyperparameter, value: float) -> CS.Hyperparameter:
+    """A copy of the uniform ``hp`` whose default is ``value`` (clipped into its range)."""
+    value = min(max(value, hp.lower), hp.upper)
+    if isinstance(hp, CS.UniformIntegerHyperparameter):
+        return CS.UniformIntegerHyperparameter(
+            hp.name, hp.lower, hp.upper, log=hp.log, default_value=int(round(value))
+        )
+    return CS.UniformFloatHyperparameter(
+        hp.name, hp.lower, hp.upper, log=hp.log, default_value=float(value)
+    )
+
+
+def lcbench_prior_space(task: str, kind: Kind, confidence: str = "medium") -> SearchSpace:
+    """:func:`~jahs_bo.spaces.lcbench_space` with a prior at (or mirrored from) the reference.
+
+    Raises:
+        KeyError: ``task`` is not in the reference file.
+    """
+    _check_kind(kind)
+    refs = lcbench_reference()
+    if task not in refs:
+        raise KeyError(f"LCBench task {task!r} is not in the reference; known: {sorted(refs)}")
+    base = lcbench_space()
+    cs = CS.ConfigurationSpace(name=f"lcbench-{task}-{kind}")
+    for name in base.hp_names:
+        hp = base.hyperparameters[name]
+        value = refs[task][name]
+        if kind == "misleading":
+            vec = float(np.asarray(hp.to_vector(value), dtype=float).reshape(-1)[0])
+            value = hp.to_value(np.asarray([1.0 - vec]))[0]
+        cs.add(_with_default(hp, float(value)))
+    return SearchSpace(
+        cs,
+        None,
+        list(base.fidelities.values()),
+        f"lcbench-{task}-{kind}",
+        prior_confidence=dict.fromkeys(base.hp_names, confidence),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write every prior space as JSON into ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "spaces")
+    parser.add_argument("--confidence", default="medium", choices=["low", "medium", "high"])
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for kind in KINDS:
+        nb201_prior_space(kind).to_json(str(args.out / f"nb201-{kind}.json"))  # type: ignore[arg-type]
+        for task in sorted(lcbench_reference()):
+            space = lcbench_prior_space(task, kind, args.confidence)  # type: ignore[arg-type]
+            space.to_json(str(args.out / f"lcbench-{task}-{kind}.json"))
+    print(f"wrote prior spaces to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

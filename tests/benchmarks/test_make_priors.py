@@ -1,0 +1,50 @@
+"""Smoke test of benchmarks/priors/make_priors.py: good priors favour the optimum, misleading
+ones do not; the spaces round-trip through JSON."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.priors.make_priors import (
+    lcbench_prior_space,
+    lcbench_reference,
+    main,
+    nb201_op_prior,
+    nb201_prior_space,
+)
+from benchmarks.problems.nb201 import load_table
+from jahs_bo.spaces import SearchSpace
+
+
+def test_nb201_good_prior_favours_the_best_cells():
+    table = load_table()
+    good, bad = (nb201_prior_space(k, table) for k in ("good", "misleading"))
+    assert nb201_op_prior("good", table) == nb201_op_prior("good", table)  # reproducible
+    best = table.sort_values("c10v_valid_acc_200").arch_str.iloc[-50:]
+    configs = [{"arch": a} for a in best]
+    assert good.log_prior(configs).mean() > bad.log_prior(configs).mean() + 3.0
+    probs = nb201_op_prior("good", table)
+    assert max(probs, key=probs.get) == "nor_conv_3x3" and min(probs.values()) > 0
+    assert SearchSpace.from_json(good.to_json()) == good
+
+
+def test_lcbench_priors_centre_on_the_reference_or_its_mirror(tmp_path):
+    task = sorted(lcbench_reference())[0]
+    ref = lcbench_reference()[task]
+    good = lcbench_prior_space(task, "good")
+    bad = lcbench_prior_space(task, "misleading")
+    assert good.hyperparameters["learning_rate"].default_value == pytest.approx(
+        ref["learning_rate"]
+    )
+    v_good = good.hp_vector(good.hyperparameters.get_default_configuration())
+    v_bad = bad.hp_vector(bad.hyperparameters.get_default_configuration())
+    assert np.allclose(v_good + v_bad, 1.0, atol=0.1)  # integers round
+    at_ref = [dict(ref)]
+    assert good.log_prior(at_ref)[0] > bad.log_prior(at_ref)[0] + 5.0
+    assert SearchSpace.from_json(bad.to_json()) == bad
+    with pytest.raises(KeyError):
+        lcbench_prior_space("no-such-task", "good")
+    main(["--out", str(tmp_path)])
+    assert (tmp_path / "nb201-good.json").exists()
+    assert (tmp_path / f"lcbench-{task}-misleading.json").exists()

@@ -1,0 +1,120 @@
+"""Searchers with expert priors: random search and evolution sample from the prior, piBO."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jahs_bo.acquisition import JointLogEI, PriorWeightedAcquisition, encoded_log_prior
+from jahs_bo.acquisition.prior import MIN_LOG_PRIOR, pibo_exponent
+from jahs_bo.exceptions import InputError
+from jahs_bo.searchers import RandomSearcher, RegularizedEvolution, make_searcher
+from jahs_bo.searchers.gp import GPSearcher
+from jahs_bo.spaces import Fidelity, NB201Cell, SearchSpace, nb201_space
+from jahs_bo.types import Trial, TrialState
+
+FAST = {"n_random": 64, "n_neighbours": 12, "local_rounds": 1, "fit_maxiter": 30}
+PRIOR = {"nor_conv_3x3": 0.7, "skip_connect": 0.1, "nor_conv_1x1": 0.1, "avg_pool_3x3": 0.1}
+
+
+def prior_space() -> SearchSpace:
+    return SearchSpace(None, {"arch": NB201Cell(op_prior=PRIOR)}, [Fidelity("epochs", 1, 200)])
+
+
+def conv_share(configs, op: str = "nor_conv_3x3") -> float:
+    dom = NB201Cell()
+    ops = [o for c in configs for o in dom.to_ops(c["arch"])]
+    return ops.count(op) / len(ops)
+
+
+def run(searcher, objective, budget: int, seed: int = 0) -> list[Trial]:
+    trials: list[Trial] = []
+    for i in range(budget):
+        cfg = searcher.suggest(trials, [], np.random.default_rng((seed, i)))
+        trials.append(Trial(i, i, cfg, {}, TrialState.COMPLETE, (objective(cfg),)))
+    return trials
+
+
+def n_pool(cfg) -> float:
+    """A toy loss: the number of avg-pool edges (the prior does not favour them)."""
+    return float(NB201Cell().to_ops(cfg["arch"]).count("avg_pool_3x3"))
+
+
+def test_random_search_samples_from_the_prior_on_request():
+    space = prior_space()
+    with_prior = run(make_searcher("random", space, ["minimize"], use_prior=True), n_pool, 300)
+    uniform = run(RandomSearcher(space), n_pool, 300)
+    # Never repeating a network moves draws off the prior's mode (all-conv cells repeat often),
+    # so the share stays below the prior's 0.7, but far above uniform's 0.2.
+    assert 0.5 < conv_share([t.config for t in with_prior]) < 0.75
+    assert abs(conv_share([t.config for t in uniform]) - 0.2) < 0.03
+    assert len({t.config["arch"] for t in with_prior}) == 300  # still never repeats
+
+
+def test_evolution_initial_population_comes_from_the_prior():
+    space = prior_space()
+    re = RegularizedEvolution(space, population_size=40, sample_size=5, use_prior=True)
+    trials = run(re, n_pool, 40)
+    assert 0.55 < conv_share([t.config for t in trials]) < 0.8
+
+
+@pytest.mark.parametrize("cls", [RandomSearcher, RegularizedEvolution, GPSearcher])
+def test_use_prior_needs_a_space_with_a_prior(cls):
+    with pytest.raises(InputError, match="states no prior"):
+        cls(nb201_space(), use_prior=True)
+    with pytest.raises(InputError, match="True or False"):
+        RandomSearcher(prior_space(), use_prior="yes")
+
+
+def test_pibo_needs_a_log_acquisition_and_a_valid_beta():
+    with pytest.raises(InputError, match="logei"):
+        GPSearcher(prior_space(), use_prior=True, acquisition="ucb")
+    for bad in (-1.0, float("inf"), "10", True):
+        with pytest.raises(InputError, match="prior_beta"):
+            GPSearcher(prior_space(), use_prior=True, prior_beta=bad)
+
+
+def test_pibo_weight_decays_with_the_number_of_observations():
+    space = prior_space()
+    searcher = GPSearcher(space, n_init=5, use_prior=True, **FAST)
+    trials = run(searcher, n_pool, 6)
+    assert searcher.model is not None
+    # The initial design came from the prior.
+    assert conv_share([t.config for t in trials[:5]]) > 0.4
+    configs = space.sample_many(64, np.random.default_rng(1))
+    X = searcher.encoder.encode(configs)
+    lp = encoded_log_prior(searcher.encoder, X)
+    # "none" has prior weight 0: the encoded log prior is clipped at MIN_LOG_PRIOR.
+    expected = np.maximum(space.log_prior(configs), MIN_LOG_PRIOR)
+    torch.testing.assert_close(lp, torch.from_numpy(expected).to(lp))
+    assert (expected == MIN_LOG_PRIOR).any() and (expected > 0).any()
+    base = JointLogEI(searcher.model, best_f=0.0)
+    with torch.no_grad():
+        plain = base(X.unsqueeze(-2))
+        terms = {}
+        for n in (1, 50):
+            weighted = PriorWeightedAcquisition(base, searcher.encoder, pibo_exponent(10.0, n))
+            terms[n] = weighted(X.unsqueeze(-2)) - plain
+    torch.testing.assert_close(terms[1], 10.0 * lp)
+    torch.testing.assert_close(terms[50], 0.2 * lp)
+    torch.testing.assert_close(terms[1], 50 * terms[50])
+    with pytest.raises(InputError):
+        pibo_exponent(10.0, 0)
+
+
+def test_pibo_proposals_follow_the_prior_early_on():
+    space = prior_space()
+
+    def proposals(use_prior: bool) -> list[dict]:
+        out = []
+        for seed in range(2):
+            s = GPSearcher(space, n_init=4, use_prior=use_prior, **FAST)
+            init = run(make_searcher("random", space, ["minimize"]), n_pool, 4, seed=seed)
+            for i in range(3):
+                out.append(s.suggest(init, [], np.random.default_rng((seed, 10 + i))))
+        return out
+
+    pibo, plain = proposals(True), proposals(False)
+    assert space.log_prior(pibo).mean() > space.log_prior(plain).mean() + 1.0
+    assert conv_share(pibo) > conv_share(plain)
