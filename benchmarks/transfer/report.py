@@ -138,7 +138,8 @@ def write(
     summary_path.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
 
     frames = {p.split("/", 1)[1]: df[df["problem"] == p] for p in problems}
-    frames = {t: f for t, f in frames.items() if len(f)}
+    # tasks the harness ran something on (baseline curves alone are no transfer result)
+    frames = {t: f for t, f in frames.items() if (~f["optimizer"].isin(BASELINES)).any()}
     v = versions()
     lines = [
         f"# Transfer across datasets: {bench_name}, leave one task out",
