@@ -39,7 +39,8 @@ def test_bad_executor_arguments_are_refused_before_ray_starts() -> None:
 def test_killing_a_node_mid_run_loses_nothing_and_reruns_its_trials(
     ray_cluster: Any, tmp_path: Path
 ) -> None:
-    """40 trials on a 2-node cluster; the second node is killed after 8 finished trials.
+    """40 trials on a 2-node cluster; the second node is killed after 8 finished trials, while
+    a trial runs on it.
 
     Its running trials are recorded FAILED and lost ("node lost", with the reason), re-run on
     the head, and the study ends with 40 counted trials, none of the told ones lost.
@@ -54,9 +55,16 @@ def test_killing_a_node_mid_run_loses_nothing_and_reruns_its_trials(
     told_before_kill: list[Trial] = []
 
     def kill_second_node(study: Any, trial: Trial) -> None:
-        finished = [t for t in study.trials if t.state is TrialState.COMPLETE]
-        on_second = [t for t in finished if t.user_attrs.get("node") in second]
-        if node.poll() is None and len(finished) >= 8 and on_second:
+        trials = study.trials
+        finished = [t for t in trials if t.state is TrialState.COMPLETE]
+        # kill while a trial is known to run there (its "node" attribute reached the study),
+        # so that the kill always catches one, however loaded the machine is
+        running_there = [
+            t
+            for t in trials
+            if t.state is TrialState.RUNNING and t.user_attrs.get("node") in second
+        ]
+        if node.poll() is None and len(finished) >= 8 and running_there:
             told_before_kill.extend(finished)
             ray_cluster.kill(node)
 
