@@ -69,13 +69,13 @@ def test_target_table_checks_each_target():
 
 def test_run_and_report_end_to_end(tmp_path):
     out = tmp_path / "t"
-    argv = ["--bench", "nb201", "--heldout", "cifar100", "--methods", "random", "--seeds", "0"]
+    argv = ["--bench", "nb201", "--heldout", "cifar100", "--methods", "portfolio", "--seeds", "0"]
     assert main([*argv, "--budget", "5", "--meta-steps", "2", "--out", str(out)]) == 0
     info = json.loads((out / "meta" / "cifar100" / "train.json").read_text())
     assert info["sources"] == ["cifar10", "imagenet16"] and info["steps"] == 2
-    curve = pd.read_csv(out / "runs" / "nb201__cifar100" / "random" / "seed_0.csv")
+    curve = pd.read_csv(out / "runs" / "nb201__cifar100" / "portfolio" / "seed_0.csv")
     assert len(curve) == 5
     assert main(["report", "--bench", "nb201", "--out", str(out)]) == 0
     text = (out / "results.md").read_text()
-    assert "### cifar100" in text and "| random | 1 |" in text
+    assert "### cifar100" in text and "| portfolio | 1 |" in text
     assert json.loads((out / "summary.json").read_text())["meta"]["cifar100"]["steps"] == 2
