@@ -27,8 +27,7 @@ All state is rebuilt from the trials at every call, so a resumed study continues
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +37,7 @@ from jahs_bo.encoding.features import FeatureEncoder
 from jahs_bo.exceptions import InputError
 from jahs_bo.models.ensemble import EnsembleSettings, MLPEnsemble
 from jahs_bo.multiobjective import OutcomeConstraint, parego_scalarize, sample_simplex_weights
+from jahs_bo.searchers._torch import torch_threads
 from jahs_bo.searchers.base import Searcher, register_searcher
 from jahs_bo.searchers.random import fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
@@ -46,19 +46,6 @@ if TYPE_CHECKING:
     from jahs_bo.spaces.space import SearchSpace
 
 __all__ = ["BananasSearcher", "independent_thompson_sample"]
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def independent_thompson_sample(
@@ -152,7 +139,7 @@ class BananasSearcher(Searcher):
     def suggest(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> Config:
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._suggest(trials, pending, rng)
 
     def _scores(self, losses: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -49,9 +49,8 @@ configuration instead of failing the study.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,6 +89,7 @@ from jahs_bo.multiobjective import (
     sample_simplex_weights,
     violations,
 )
+from jahs_bo.searchers._torch import torch_threads
 from jahs_bo.searchers.base import Searcher, register_searcher
 from jahs_bo.searchers.random import check_use_prior, fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
@@ -106,19 +106,6 @@ __all__ = [
     "Y_TRANSFORMS",
     "resolve_y_transform",
 ]
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class GPFitWarning(RuntimeWarning):
@@ -378,7 +365,7 @@ class GPSearcher(Searcher):
     def suggest(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> Config:
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             return self._suggest(trials, pending, rng)
 
     def _suggest(

@@ -55,8 +55,9 @@ from torch import Tensor
 from jahs_bo.exceptions import InputError
 from jahs_bo.models.factory import ModelFactory, WarmStart
 from jahs_bo.models.gp import loo_predictions, ranking_accuracy
+from jahs_bo.searchers._torch import torch_threads
 from jahs_bo.searchers.base import register_searcher
-from jahs_bo.searchers.gp import GPSearcher, _torch_threads
+from jahs_bo.searchers.gp import GPSearcher
 from jahs_bo.searchers.random import fresh_sample, seen_keys
 from jahs_bo.types import Config, Direction, Trial
 
@@ -333,7 +334,7 @@ class TransferSearcher(GPSearcher):
         add(self.space.sample_many(self.n_candidates, rng))
         if not pool:  # a nearly exhausted space
             return fresh_sample(self, seen, rng)
-        with _torch_threads(self.num_threads):
+        with torch_threads(self.num_threads):
             configs = list(pool.values())
             order = self.meta.initial_design(configs, ZERO_SHOT_PARENTS, dataset=self.dataset)
             for i in order:

@@ -257,18 +257,33 @@ class SQLStorage(Storage, ABC):
             raise
         conn.execute("COMMIT")
 
-    @contextmanager
-    def _write(self) -> Iterator[Any]:
+    def _write(self) -> contextlib.AbstractContextManager[Any]:
         """A write transaction, committed before the ``with`` block's caller goes on."""
+        return self._transaction(write=True)
+
+    def _read(self) -> contextlib.AbstractContextManager[Any]:
+        """A read transaction: one consistent snapshot."""
+        return self._transaction(write=False)
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Any]:
+        """One transaction on this process's connection, under the storage's lock.
+
+        Driver and decoding errors become :class:`StorageError` / :class:`CorruptStudyError`
+        (:meth:`_db_error`); a write that breaks a unique constraint is a ``StorageError``; any
+        error rolls the transaction back.
+        """
+        what = "write to" if write else "read"
+        unique = self._UNIQUE_ERRORS if write else ()
         conn = self._conn()  # before the lock: after fork it replaces the lock
         with self._lock:
             try:
-                conn.execute(self._BEGIN_WRITE)
+                conn.execute(self._BEGIN_WRITE if write else self._BEGIN_READ)
             except self._DRIVER_ERRORS as exc:
                 raise self._begin_failed(exc) from exc
             try:
                 yield conn
-            except self._UNIQUE_ERRORS as exc:
+            except unique as exc:
                 self._rollback_quietly(conn)
                 raise StorageError(
                     f"a write to {self.where} conflicts with stored data: {exc}"
@@ -278,7 +293,7 @@ class SQLStorage(Storage, ABC):
                 raise
             except (*self._DRIVER_ERRORS, *self._DATA_ERRORS) as exc:
                 self._rollback_quietly(conn)
-                raise self._db_error(exc, "write to") from exc
+                raise self._db_error(exc, what) from exc
             except BaseException:
                 self._rollback_quietly(conn)
                 raise
@@ -286,30 +301,9 @@ class SQLStorage(Storage, ABC):
                 conn.execute("COMMIT")
             except self._DRIVER_ERRORS as exc:
                 self._rollback_quietly(conn)
-                raise StorageError(f"cannot commit to {self.where}: {exc}") from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[Any]:
-        """A read transaction: one consistent snapshot."""
-        conn = self._conn()  # before the lock: after fork it replaces the lock
-        with self._lock:
-            try:
-                conn.execute(self._BEGIN_READ)
-            except self._DRIVER_ERRORS as exc:
-                raise self._begin_failed(exc) from exc
-            try:
-                yield conn
-            except (*self._DRIVER_ERRORS, *self._DATA_ERRORS) as exc:
-                self._rollback_quietly(conn)
-                raise self._db_error(exc, "read") from exc
-            except BaseException:
-                self._rollback_quietly(conn)
-                raise
-            try:
-                conn.execute("COMMIT")
-            except self._DRIVER_ERRORS as exc:
-                self._rollback_quietly(conn)
-                raise self._db_error(exc, "read") from exc
+                if write:
+                    raise StorageError(f"cannot commit to {self.where}: {exc}") from exc
+                raise self._db_error(exc, what) from exc
 
     def _rollback_quietly(self, conn: Any) -> None:
         with contextlib.suppress(*self._DRIVER_ERRORS):  # a lost connection rolled back already
