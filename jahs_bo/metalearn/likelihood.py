@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from jahs_bo.exceptions import InputError
 from jahs_bo.metalearn.net import MetaNet, exact_settings
+from jahs_bo.models.gp import loo_residuals
 
 
 class _BatchLoss:
@@ -86,9 +87,7 @@ def loo_nll(
 ) -> float:
     """Mean leave-one-out negative log predictive density of the GP on ``(X, y)``.
 
-    Closed form (Rasmussen & Williams, eq. 5.12): with ``K = K_f + s^2 I`` and
-    ``alpha = K^-1 (y - m)``, point ``i`` left out has predictive variance ``1 / [K^-1]_ii`` and
-    residual ``alpha_i / [K^-1]_ii``. Uses every point both ways, unlike a held-out split of a
+    Closed form (:func:`~jahs_bo.models.gp.loo_residuals`, Rasmussen & Williams eq. 5.12). Uses every point both ways, unlike a held-out split of a
     few points, so it is a steadier early-stopping criterion at BO sizes.
 
     Args:
@@ -105,14 +104,11 @@ def loo_nll(
         resid = y - net.mean_module(X)
         K = net.covar_module(X, X).to_dense()
         K = K + net.likelihood.noise * torch.eye(X.shape[0], dtype=K.dtype)
-        L, info = torch.linalg.cholesky_ex(K)
-        if int(info) != 0:
+        loo = loo_residuals(K, resid)
+        if loo is None:
             return float("inf")
-        K_inv = torch.cholesky_inverse(L)
-        d = K_inv.diagonal()
-        alpha = K_inv @ resid
-        var = 1.0 / d
-        nll = 0.5 * (torch.log(2 * torch.pi * var) + (alpha / d) ** 2 / var)
+        r, var = loo
+        nll = 0.5 * (torch.log(2 * torch.pi * var) + r**2 / var)
     return float(nll.mean())
 
 

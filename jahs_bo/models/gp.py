@@ -20,7 +20,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import Kernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from linear_operator.utils.cholesky import psd_safe_cholesky
+from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
 
 from jahs_bo.exceptions import InputError
@@ -123,14 +123,33 @@ def fit_gp(
     return model
 
 
-def loo_predictions(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
-    """Leave-one-out predictive means and variances of an exact GP's training targets.
+def loo_residuals(K: Tensor, residual: Tensor) -> tuple[Tensor, Tensor] | None:
+    """Leave-one-out residuals and predictive variances of an exact GP, in closed form.
 
-    The closed form for exact GPs (Rasmussen & Williams, section 5.4.2): with ``K`` the prior
-    covariance of the ``n`` training inputs plus the noise and ``r`` the targets minus the prior
-    mean, point ``i`` left out has predictive mean ``y_i - [K^-1 r]_i / [K^-1]_ii`` and variance
-    ``1 / [K^-1]_ii`` (the model's hyperparameters are kept). In the model's training units
-    (after its outcome transform).
+    Rasmussen & Williams, section 5.4.2: with ``K`` the ``n x n`` prior covariance of the
+    training inputs plus the noise and ``r`` the targets minus the prior mean, point ``i`` left
+    out has residual ``y_i - mu_-i = [K^-1 r]_i / [K^-1]_ii`` and predictive variance
+    ``1 / [K^-1]_ii`` (hyperparameters kept).
+
+    Args:
+        K: ``n x n`` covariance, noise included.
+        residual: ``n`` targets minus the prior mean.
+
+    Returns:
+        ``(residuals, variances)``, each of shape ``n``; ``None`` when ``K`` is not positive
+        definite.
+    """
+    L, info = torch.linalg.cholesky_ex(K)
+    if int(info) != 0:
+        return None
+    K_inv = torch.cholesky_inverse(L)
+    d = K_inv.diagonal()
+    return (K_inv @ residual) / d, 1.0 / d
+
+
+def loo_predictions(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
+    """Leave-one-out predictive means and variances of an exact GP's training targets
+    (:func:`loo_residuals`), in the model's training units (after its outcome transform).
 
     Args:
         model: A single-output ``SingleTaskGP`` (or any exact gpytorch GP with a Gaussian
@@ -138,6 +157,9 @@ def loo_predictions(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
 
     Returns:
         ``(mean, variance)``, each of shape ``n``.
+
+    Raises:
+        NotPSDError: The training covariance is not positive definite.
     """
     X = model.train_inputs[0]
     y = model.train_targets
@@ -146,10 +168,11 @@ def loo_predictions(model: SingleTaskGP) -> tuple[Tensor, Tensor]:
         K = prior.lazy_covariance_matrix.to_dense()
         noise = model.likelihood.noise.reshape(-1)
         K = K + torch.diag_embed(noise.expand(K.shape[-1]))
-        K_inv = torch.cholesky_inverse(psd_safe_cholesky(K))
-        variance = 1.0 / torch.diagonal(K_inv).clamp_min(1e-12)
-        mean = y - (K_inv @ (y - prior.mean)) * variance
-    return mean, variance
+        loo = loo_residuals(K, y - prior.mean)
+    if loo is None:
+        raise NotPSDError("the training covariance of the model is not positive definite")
+    residuals, variance = loo
+    return y - residuals, variance
 
 
 def ranking_accuracy(predicted: Tensor, observed: Tensor) -> float:
