@@ -2,7 +2,9 @@
 
 * :mod:`~jahs_bo.spaces.grammar.text`: the grammar text format and :class:`Grammar` (exact
   derivation counts, also within a depth limit; shared nonterminals; ``require:`` validity
-  rules; limits on what a grammar text controls, checked before any work).
+  rules; limits on what a grammar text controls, checked before any work), with its lexer in
+  :mod:`~jahs_bo.spaces.grammar.lexer` (tokens, alternatives, :class:`Symbol`) and the
+  derivation counting in :mod:`~jahs_bo.spaces.grammar.counting`.
 * :mod:`~jahs_bo.spaces.grammar.derivation`: :class:`Derivation` trees and their canonical
   s-expression strings.
 * :mod:`~jahs_bo.spaces.grammar.operators`: sampling under depth/size limits, mutation, crossover.
