@@ -155,6 +155,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     space = load_space(args.space)
     load_objective(args.target)  # wrong path / missing function: exit 2 before anything starts
+    executor = _executor(args)
     directions, objectives = _directions(args)
     storage = get_storage(args.storage, create_dirs=args.mkdir)
     name = args.study_name or args.target.rpartition(":")[2]
@@ -186,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.target,
             n_trials=args.n_trials,
             n_workers=args.workers,
+            executor=executor,
             timeout_per_trial=args.timeout_per_trial,
             show_progress=False if args.no_progress else None,
         )
@@ -199,6 +201,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     _print_summary(study)
     return EXIT_OK
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """``None`` (this machine) or a ``RayExecutor`` from ``--executor/--ray-address/--resources``."""
+    if args.executor == "local":
+        if args.ray_address is not None or args.resources is not None:
+            raise CLIError("--ray-address and --resources apply to Ray only; add --executor ray")
+        return None
+    resources: dict[str, float] = {}
+    for item in (args.resources or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, amount = item.partition("=")
+        try:
+            resources[name.strip()] = float(amount)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise CLIError(
+                f"cannot read --resources {args.resources!r}: give name=amount pairs separated "
+                "by commas, e.g. cpu=4,gpu=1"
+            ) from None
+    from jahs_bo.study.ray_executor import RayExecutor
+
+    return RayExecutor(
+        address=args.ray_address,
+        resources_per_trial=resources or None,
+        max_concurrent=args.workers,
+        timeout_per_trial=args.timeout_per_trial,
+    )
 
 
 def _source_tasks(specs: list[str], space: Any, space_arg: str) -> list[Any]:
@@ -405,7 +437,32 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="finished trials the study should hold (the same command resumes)",
     )
-    run.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="trials in parallel: worker processes (default 1), or at most this many Ray tasks "
+        "with --executor ray (default: as many as the cluster holds)",
+    )
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="where trials run: this machine, or Ray tasks on a cluster (pip install "
+        "'jahs-bo[ray]'); this process keeps the study and asks the searcher",
+    )
+    run.add_argument(
+        "--ray-address",
+        default=None,
+        help="with --executor ray: 'auto', HOST:PORT of a Ray head (default: RAY_ADDRESS, "
+        "else a new local Ray instance)",
+    )
+    run.add_argument(
+        "--resources",
+        default=None,
+        metavar="cpu=4,gpu=1",
+        help="with --executor ray: Ray resources one trial holds (default cpu=1)",
+    )
     run.add_argument(
         "--storage",
         required=True,

@@ -30,6 +30,12 @@ TRAIN = textwrap.dedent(
 
     def two(config, ctx):
         return {"err": config["x"], "size": (1.0 - config["x"]) ** 2}
+
+    def in_ray_task(config, ctx):
+        import ray
+
+        ctx.set_user_attr("ray_task", ray.get_runtime_context().get_task_id())
+        return config["x"]
     """
 )
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -156,7 +162,10 @@ def test_constraints_from_the_command_line_bound_the_front(files: dict[str, Path
     ("case", "fragment"),
     [
         ("missing_script", "nope.py' does not exist"),
-        ("missing_function", "has no function 'fit'; callables defined there: ['train', 'two']"),
+        (
+            "missing_function",
+            "has no function 'fit'; callables defined there: ['in_ray_task', 'train', 'two']",
+        ),
         ("bad_json", "is not valid JSON"),
         ("bad_field", "hyperparameters"),
         ("missing_space", "does not exist"),
@@ -194,6 +203,38 @@ def test_bad_inputs_exit_2_with_a_message(
     err = capsys.readouterr().err
     assert err.startswith("jahs-bo run: error:") and fragment in err
     assert not files["db"].exists() or case in ("bad_objectives", "bad_constraint")
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--ray-address", "auto"], "apply to Ray only; add --executor ray"),
+        (["--resources", "cpu=2"], "apply to Ray only; add --executor ray"),
+        (["--executor", "ray", "--resources", "cpu"], "cannot read --resources 'cpu'"),
+        (["--executor", "ray", "--resources", "cpu=many"], "e.g. cpu=4,gpu=1"),
+        (["--executor", "ray", "--workers", "0"], "n_workers=0 must be a positive integer"),
+    ],
+)
+def test_bad_ray_options_exit_2_before_anything_starts(
+    files: dict[str, Path], capsys, extra: list[str], fragment: str
+) -> None:
+    assert run(files, *extra) == 2
+    assert fragment in capsys.readouterr().err
+    assert not files["db"].exists()
+
+
+def test_run_with_the_ray_executor_on_a_real_cluster(files: dict[str, Path], ray_cluster) -> None:
+    """``jahs-bo run --executor ray``: trials run as Ray tasks; failures stay data; resumable."""
+    ray_opts = ["--executor", "ray", "--ray-address", ray_cluster.address, "--workers", "2"]
+    assert run(files, *ray_opts, "--resources", "cpu=0.5", n=8) == 0
+    trials = load_study("train", files["db"]).trials
+    assert len(trials) == 8 and all(t.state.is_finished for t in trials)
+    assert [t.number for t in trials if t.state is TrialState.FAILED] == [3, 7]
+    assert run(files, *ray_opts, n=10) == 0  # the same command with a larger budget resumes
+    assert len(load_study("train", files["db"]).trials) == 10
+    assert run(files, *ray_opts, target="in_ray_task", n=3) == 0
+    tasks = [t.user_attrs["ray_task"] for t in load_study("in_ray_task", files["db"]).trials]
+    assert len(tasks) == 3 and all(tasks), "every trial ran inside a Ray task"
 
 
 def test_inspecting_a_missing_study_exits_2(files: dict[str, Path], capsys) -> None:

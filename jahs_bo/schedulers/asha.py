@@ -78,6 +78,11 @@ class FIFO(Scheduler):
         """Every finished trial: they all ran at the same (full) fidelity."""
         return finished_trials(trials)
 
+    def _batches(self, view: Sequence[Trial]) -> bool:
+        """Never: every trial runs at the one fidelity, so the configurations proposed since the
+        newest result are the running trials, which the searcher sees as pending already."""
+        return False
+
     def next_trial(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> TrialRequest:

@@ -285,10 +285,18 @@ class Scheduler(ABC):
                 return self.mix_draw(trials, rng)[0]
             return self.space.sample(rng)
         view = self.searcher_view(trials)
+        if not self._batches(view):  # the common case: no merge over the whole study
+            return self.searcher.suggest(view, pending, rng)
         proposals = self.open_proposals(merge_trials(trials, pending), view)
         ids = {t.trial_id for t in proposals}
         running = [t for t in pending if t.trial_id not in ids]
         return self.searcher.suggest(view, [*running, *proposals], rng)
+
+    def _batches(self, view: Sequence[Trial]) -> bool:
+        """Whether :meth:`open_proposals` may return any (see there)."""
+        return bool(
+            self.batch_proposals and view and not getattr(self.searcher, "models_fidelity", False)
+        )
 
     def mix_draw(self, trials: Sequence[Trial], rng: np.random.Generator) -> tuple[Config, str]:
         """A draw from ``prior_mix`` and its source; the incumbent is the best trial of
@@ -307,7 +315,7 @@ class Scheduler(ABC):
         most recent. Empty when ``batch_proposals`` is off, when ``view`` is empty or when the
         searcher models the fidelity itself (it then sees every result anyway).
         """
-        if not self.batch_proposals or not view or getattr(self.searcher, "models_fidelity", False):
+        if not self._batches(view):
             return []
         newest = max(map(_NUMBER, view))
         level = dict(view[-1].fidelity)

@@ -10,10 +10,12 @@ log scales are ConfigSpace's, never reimplemented here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -338,10 +340,21 @@ class SearchSpace:
         return key
 
     def trial_keys(self, trials: Iterable[Trial]) -> Iterable[str]:
-        """:meth:`trial_key` of every trial (a C-level map where keys need no network check)."""
+        """:meth:`trial_key` of every trial.
+
+        It runs over every trial in every ask, so it is a C-level map: over the trials' own keys,
+        or over the network keys stored on them (those not stored yet are computed first).
+        """
         if not self._isomorphic_keys():
             return map(_CONFIG_KEY, trials)
-        return map(self.trial_key, trials)
+        trials = trials if isinstance(trials, Sequence) else list(trials)
+        keys = list(map(getattr, trials, repeat("_network_key"), repeat(None)))
+        i = -1
+        with contextlib.suppress(ValueError):  # list.index: no None left
+            while True:  # only the trials without a stored key: new or re-read ones
+                i = keys.index(None, i + 1)
+                keys[i] = self.trial_key(trials[i])
+        return keys
 
     # ------------------------------------------------------------------ local moves
     def _hp_neighbours(

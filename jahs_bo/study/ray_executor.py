@@ -87,6 +87,7 @@ class _Hub:
         self._waiting: dict[int, asyncio.Future[bool]] = {}
         self._next = 0
         self._event: asyncio.Event | None = None
+        self._drains = 0
 
     def _post(self, message: tuple[Any, ...]) -> None:
         self._inbox.append(message)
@@ -117,13 +118,19 @@ class _Hub:
             if self._event is None:
                 self._event = asyncio.Event()
             self._event.clear()
+            drains = self._drains
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._event.wait(), wait)
+            if self._drains != drains:  # woken by ``drain``: newer messages wait for the next
+                return []
         out, self._inbox = self._inbox, []
         return out
 
     async def drain(self) -> list[tuple[Any, ...]]:
         out, self._inbox = self._inbox, []
+        self._drains += 1
+        if self._event is not None:
+            self._event.set()  # a waiting ``take`` returns now, empty
         return out
 
 
@@ -355,8 +362,16 @@ class _RayRunner:
             self._handle(messages)
         done = [r for r in refs if r in ready_set]
         finished: list[tuple[Trial, Outcome]] = []
-        if done:  # reports and attributes sent before the results go first
-            self._handle(ray.get(self._hub.drain.remote()))
+        if done:
+            # Reports and attributes sent before the results go first. The outstanding ``take``
+            # may already hold some of them (it returned after the wait above looked), so it is
+            # collected too, in order: it holds older messages than ``drain``, or none (a
+            # ``take`` still waiting is woken by ``drain`` and returns empty).
+            drained = self._hub.drain.remote()
+            messages = ray.get(self._take)
+            messages += ray.get(drained)
+            self._take = self._hub.take.remote(_TAKE_WAIT)
+            self._handle(messages)
             for ref in done:
                 finished.append(self._result(ref))
         finished.extend(self._timeouts())
