@@ -31,6 +31,7 @@ dead pid that the system has handed to a new process counts as alive.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import socket
 import time
@@ -41,7 +42,15 @@ from datetime import datetime
 from typing import Any
 
 from jahs_bo.exceptions import StorageError, TrialStateError
-from jahs_bo.types import Config, Direction, FidelityValues, Trial, TrialState
+from jahs_bo.types import (
+    Config,
+    Direction,
+    FidelityValues,
+    Trial,
+    TrialState,
+    finished_trials,
+    running_trials,
+)
 
 #: ``system_attrs`` keys written by the study and the storage for the dead-worker rule.
 OWNER_HOST = "owner_host"
@@ -53,6 +62,8 @@ HEARTBEAT = "heartbeat"
 #: or its worker process died). Lost trials do not count towards ``n_trials``, searchers and
 #: schedulers do not see them, and the next ``ask`` re-runs them (see :mod:`jahs_bo.study`).
 LOST = "lost"
+_SYSTEM_ATTRS = operator.attrgetter("system_attrs")
+_GET_LOST = operator.methodcaller("get", LOST)
 LOST_INTERRUPTED = "interrupted"
 LOST_WORKER_DIED = "worker died"
 
@@ -184,6 +195,24 @@ def dead_worker_reason(trial: Trial, grace_period: float | None, now: float) -> 
         return f"{reason}: no heartbeat for {now - float(beat):.0f} s > {grace_period:g} s"
     return None
 
+
+
+@dataclass(frozen=True)
+class TrialViews:
+    """A study's trials split as every ask reads them (:meth:`Storage.get_trial_views`).
+
+    Attributes:
+        trials: Every trial, in number order (``len(trials)`` is the next trial's number).
+        finished: The finished ones (complete, failed, pruned), in number order.
+        running: The running ones, in number order.
+        has_lost: Whether some trial carries ``system_attrs[LOST]`` (lost to an interruption
+            or a dead worker: the study re-runs or hides such trials).
+    """
+
+    trials: list[Trial]
+    finished: list[Trial]
+    running: list[Trial]
+    has_lost: bool
 
 class Storage(ABC):
     """Where studies and trials live. Implementations: in memory, SQLite and PostgreSQL.
@@ -332,6 +361,17 @@ class Storage(ABC):
                 not mutate them. An attribute that another process sets on an already finished
                 trial may be missed by such a read (see :mod:`jahs_bo.storage.sql`).
         """
+
+    def get_trial_views(self, study_id: int) -> TrialViews:
+        """The study's trials as every ask needs them: all, finished and running (shared objects,
+        as ``get_trials(deepcopy=False)``; callers must not mutate them).
+
+        This default splits the list in one pass each; storages that cache the study keep the
+        parts up to date as trials change, so an ask costs what changed, not the study's size.
+        """
+        trials = self.get_trials(study_id, deepcopy=False)
+        lost = any(map(_GET_LOST, map(_SYSTEM_ATTRS, trials)))
+        return TrialViews(trials, finished_trials(trials), running_trials(trials), lost)
 
     def count_trials(self, study_id: int) -> int:
         """Number of trials of a study (the number the next trial gets)."""

@@ -29,6 +29,7 @@ cache off (every call reads everything).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import os
@@ -52,9 +53,11 @@ from jahs_bo.exceptions import (
 from jahs_bo.storage import _json, _rows
 from jahs_bo.storage.base import (
     HEARTBEAT,
+    LOST,
     Storage,
     StudyInfo,
     TrialNumberTakenError,
+    TrialViews,
     check_finish,
     check_running,
     parse_states,
@@ -129,6 +132,24 @@ class _StudyCache:
 
     trials: list[Trial] = field(default_factory=list)
     unfinished: set[int] = field(default_factory=set)  # numbers re-read by every refresh
+    finished: list[Trial] = field(default_factory=list)  # in number order, kept as rows change
+    finished_numbers: list[int] = field(default_factory=list)  # their numbers, for bisect
+    lost: set[int] = field(default_factory=set)  # numbers of trials marked lost
+
+    def place(self, trial: Trial) -> None:
+        """Keep ``finished`` and ``lost`` up to date with a trial just (re-)read."""
+        number = trial.number
+        if trial.state.is_finished:
+            i = bisect.bisect_left(self.finished_numbers, number)
+            if i < len(self.finished_numbers) and self.finished_numbers[i] == number:
+                self.finished[i] = trial
+            else:
+                self.finished_numbers.insert(i, number)
+                self.finished.insert(i, trial)
+        if trial.system_attrs.get(LOST):
+            self.lost.add(number)
+        else:
+            self.lost.discard(number)
 
 
 class SQLStorage(Storage, ABC):
@@ -568,6 +589,20 @@ class SQLStorage(Storage, ABC):
                 return [t for t in map(trials.__getitem__, unfinished) if t.state in wanted]
             return [t for t in trials if t.state in wanted]
 
+    def get_trial_views(self, study_id: int) -> TrialViews:
+        if not self.cache:
+            return super().get_trial_views(study_id)
+        with self._lock:
+            trials = self._refresh(study_id)
+            cache = self._caches[study_id]
+            running = [trials[n] for n in sorted(cache.unfinished) if n < len(trials)]
+            return TrialViews(
+                list(trials),
+                list(cache.finished),
+                [t for t in running if not t.state.is_finished],
+                bool(cache.lost),
+            )
+
     def count_trials(self, study_id: int) -> int:
         with self._read() as conn:
             (n,) = self._x(
@@ -616,6 +651,7 @@ class SQLStorage(Storage, ABC):
                     cache.trials.append(trial)
                 else:
                     break  # a gap (never expected): read from there again next time
+                cache.place(trial)
                 if trial.state.is_finished:
                     cache.unfinished.discard(trial.number)
                 else:

@@ -27,7 +27,6 @@ and no proposal overlooks an earlier trial.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -72,8 +71,6 @@ _CONSTRAINTS = "constraints"
 #: and of each trial that evaluates one: its index in the portfolio.
 WARM_START = "warm_start"
 _MAX_ASK_RETRIES = 100
-_SYSTEM_ATTRS = operator.attrgetter("system_attrs")
-_GET_LOST = operator.methodcaller("get", LOST)
 #: A lost trial is re-run at most this many times (a re-run that is lost again counts).
 MAX_RERUNS = 3
 #: ``system_attrs`` of a re-run: the ``trial_id`` it re-runs and the attempt (1 = first re-run).
@@ -258,16 +255,18 @@ class Study:
             fidelity = self.space.validate_fidelity(fidelity)
         self._storage.fail_stale_trials(self.study_id, self.grace_period)
         for _ in range(_MAX_ASK_RETRIES):
-            trials = self._shared_trials()
+            views = self._storage.get_trial_views(self.study_id)  # costs what changed
+            trials = views.trials
             number = len(trials)  # numbers are gap-free: the next one is the count
-            lost = any(map(_GET_LOST, map(_SYSTEM_ATTRS, trials)))  # C-level scan
             plan = None
-            if lost and config is None and fidelity is None:
+            if views.has_lost and config is None and fidelity is None:
                 plan = self._rerun(trials)
             if plan is None:
-                visible = [t for t in trials if not is_lost(t)] if lost else trials
-                finished = finished_trials(visible)
-                pending = running_trials(visible)
+                finished, pending = views.finished, views.running
+                if views.has_lost:
+                    visible = [t for t in trials if not is_lost(t)]
+                    finished = finished_trials(visible)
+                    pending = running_trials(visible)
                 plan = self._plan(number, finished, pending, config, fidelity)
             system_attrs = {**owner_attrs(), "searcher": self.searcher.name}
             system_attrs.update(plan.system_attrs)

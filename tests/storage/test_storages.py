@@ -32,6 +32,7 @@ from jahs_bo.exceptions import (
 from jahs_bo.storage import InMemoryStorage, SQLiteStorage, Storage, get_storage
 from jahs_bo.storage.base import (
     HEARTBEAT,
+    LOST,
     OWNER_HOST,
     OWNER_PID,
     OWNER_PID_NAMESPACE,
@@ -251,6 +252,37 @@ def test_cached_reads_see_what_others_change(storage: Storage) -> None:
     storage.set_trial_user_attr(t0.trial_id, "latency", 3.5)
     assert storage.get_trials(sid, deepcopy=False)[0].user_attrs == {"latency": 3.5}
     assert storage.count_trials(sid) == 3
+
+
+def test_trial_views_are_the_split_of_a_full_read(storage: Storage) -> None:
+    """``get_trial_views`` (kept up to date by the caches) equals splitting a fresh full read,
+    through finishes here and in another process, attributes and a trial marked lost."""
+    sid = _study(storage)
+    other = _reopen(storage)
+
+    def check() -> None:
+        views = storage.get_trial_views(sid)
+        full = storage.get_trials(sid)
+        assert views.trials == full
+        assert views.finished == [t for t in full if t.state.is_finished]
+        assert views.running == [t for t in full if t.state is TrialState.RUNNING]
+        assert views.has_lost == any(LOST in t.system_attrs for t in full)
+
+    trials = [storage.create_trial(sid, {"x": i}) for i in range(6)]
+    check()
+    storage.finish_trial(trials[3].trial_id, TrialState.COMPLETE, [1.0, 2.0])
+    storage.finish_trial(trials[1].trial_id, TrialState.FAILED, error="boom")  # out of order
+    check()
+    other.finish_trial(trials[0].trial_id, TrialState.PRUNED, [3.0, 4.0])
+    other.create_trial(sid, {"x": 6})
+    check()
+    storage.set_trial_user_attr(trials[3].trial_id, "latency", 3.5)  # a finished trial changes
+    check()
+    assert storage.get_trial_views(sid).finished[2].user_attrs == {"latency": 3.5}
+    storage.finish_trial(trials[5].trial_id, TrialState.FAILED, error="worker died")
+    storage.set_trial_system_attr(trials[5].trial_id, LOST, "worker died")
+    check()
+    assert storage.get_trial_views(sid).has_lost
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
