@@ -196,7 +196,6 @@ def dead_worker_reason(trial: Trial, grace_period: float | None, now: float) -> 
     return None
 
 
-
 @dataclass(frozen=True)
 class TrialViews:
     """A study's trials split as every ask reads them (:meth:`Storage.get_trial_views`).
@@ -213,6 +212,7 @@ class TrialViews:
     finished: list[Trial]
     running: list[Trial]
     has_lost: bool
+
 
 class Storage(ABC):
     """Where studies and trials live. Implementations: in memory, SQLite and PostgreSQL.
