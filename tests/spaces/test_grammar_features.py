@@ -157,3 +157,11 @@ def test_pickled_domain_leaves_its_caches_behind() -> None:
     copy = pickle.loads(pickle.dumps(domain))
     assert len(copy._cache) == 0 and copy._composers == {} and len(copy._sampler._site_memo) == 0
     assert [copy.wl_features(v, 1, "both") for v in values] == features
+
+
+def test_large_grammars_are_not_examined() -> None:
+    n = 200  # 200 alternatives: beyond the test's size limit, answered False at once
+    text = (
+        "".join(f'A{i} -> "L" A{i + 1} | "x{i}"\n' for i in range(n // 2)) + f'A{n // 2} -> "x"\n'
+    )
+    assert not prints_uniquely(Grammar.from_text(text))

@@ -344,6 +344,10 @@ class _Matcher:
         )
 
 
+#: Largest grammar (distinct alternatives in all) that :func:`prints_uniquely` examines.
+UNIQUE_TEST_ALTERNATIVES = 128
+
+
 @lru_cache(maxsize=16)
 def prints_uniquely(grammar: Grammar) -> bool:
     """Whether no two derivation trees of a nonterminal print the same string (a sufficient
@@ -355,8 +359,14 @@ def prints_uniquely(grammar: Grammar) -> bool:
     greatest fixed point of the rule (start from "every pair may", drop pairs no pair of their
     alternatives can match), so a pair it rules out truly never prints alike. The grammar
     passes when no two distinct alternatives of any nonterminal may print alike.
+
+    The test is quadratic in the alternatives, so grammars with more than
+    :data:`UNIQUE_TEST_ALTERNATIVES` distinct alternatives in all, or whose fixed point takes
+    more than that many passes, get ``False`` (the safe answer: nothing relies on it).
     """
     names = grammar.nonterminals
+    if sum(len(grammar.alternatives(x, unique=True)) for x in names) > UNIQUE_TEST_ALTERNATIVES:
+        return False
     alike = {(x, y) for x in names for y in names}
 
     def symbols_alike(s: Symbol, t: Symbol) -> bool:
@@ -375,9 +385,11 @@ def prints_uniquely(grammar: Grammar) -> bool:
                 return any(alternatives_alike(c, other) for c in inner)
         return len(a) == len(b) and all(symbols_alike(s, t) for s, t in zip(a, b))
 
-    changed = True
+    changed, passes = True, 0
     while changed:
-        changed = False
+        changed, passes = False, passes + 1
+        if passes > UNIQUE_TEST_ALTERNATIVES:
+            return False
         for x, y in sorted(alike):
             xs, ys = grammar.alternatives(x, unique=True), grammar.alternatives(y, unique=True)
             if not any(alternatives_alike(a, b) for a in xs for b in ys):
