@@ -23,7 +23,12 @@ from jahs_bo.acquisition.analytic import (
 )
 from jahs_bo.acquisition.ehvi import bound_constraints, make_ehvi, prune_dominated_baseline
 from jahs_bo.acquisition.incumbent import incumbent_value
-from jahs_bo.acquisition.optimize import CandidateSearch, make_scorer, optimize_acquisition
+from jahs_bo.acquisition.optimize import (
+    CandidateSearch,
+    default_n_random,
+    make_scorer,
+    optimize_acquisition,
+)
 from jahs_bo.acquisition.prior import (
     DEFAULT_PRIOR_BETA,
     PriorWeightedAcquisition,
@@ -45,6 +50,7 @@ __all__ = [
     "JointLogEI",
     "JointUCB",
     "bound_constraints",
+    "default_n_random",
     "incumbent_value",
     "make_acquisition",
     "make_constrained_acquisition",

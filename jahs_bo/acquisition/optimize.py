@@ -25,6 +25,7 @@ from jahs_bo.acquisition.scoring import score_candidates, thompson_scores
 
 if TYPE_CHECKING:
     from jahs_bo.models.encoder import JointEncoder
+    from jahs_bo.spaces.space import SearchSpace
 
 #: Candidate rows ``N x d`` -> ``N`` values (higher is better).
 Scorer = Callable[[Tensor], Tensor]
@@ -39,12 +40,30 @@ def make_scorer(
     return lambda X: score_candidates(acqf, X)
 
 
+#: Random candidates per suggestion (GP searcher default).
+N_RANDOM = 256
+#: Random candidates per suggestion in spaces with a grammar architecture. A random derivation of
+#: the hierarchical NB201 grammar costs ~17 ms to draw and featurize (a mutation ~3 ms), so 256
+#: of them were ~70% of an ask (n = 100: 5.3 s of CPU). In 24 asks (n = 100, a synthetic
+#: objective) the winner was never a random candidate, with 256 or 64 of them (the ~700
+#: neighbourhood and local-search candidates won every time); 64 keep some exploration for a
+#: third of the cost (``benchmarks/results/gp-overhead.md``).
+N_RANDOM_GRAMMAR = 64
+
+
+def default_n_random(space: SearchSpace) -> int:
+    """:data:`N_RANDOM_GRAMMAR` when an architecture of ``space`` is a grammar derivation, else
+    :data:`N_RANDOM`."""
+    grammar = any(d.kind == "grammar" for d in space.architectures.values())
+    return N_RANDOM_GRAMMAR if grammar else N_RANDOM
+
+
 @dataclass(frozen=True)
 class CandidateSearch:
     """Sizes of the candidate search.
 
     Args:
-        n_random: Random candidates.
+        n_random: Random candidates (the GP searcher's default: :func:`default_n_random`).
         n_parents: Best observed configurations whose neighbourhoods become candidates.
         n_neighbours: Neighbours drawn per parent (domains that list all neighbours give up to
             this many).
@@ -54,7 +73,7 @@ class CandidateSearch:
         n_ranked: Length of the returned ranking.
     """
 
-    n_random: int = 256
+    n_random: int = N_RANDOM
     n_parents: int = 10
     n_neighbours: int = 30
     local_rounds: int = 2

@@ -19,7 +19,9 @@ architecture.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from hashlib import blake2b
 
 import networkx as nx
@@ -37,6 +39,7 @@ _DENSE_FEATURES = 4096
 _LOW_WATER = 0.8
 
 GraphsFn = Callable[[str], Sequence[nx.DiGraph]]
+FeaturesFn = Callable[[str], Sequence[Mapping[str, int]]]
 _EMPTY_ROW = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
 
 
@@ -93,7 +96,7 @@ class _Level:
         self._data.extend(vals)
         self._indptr.extend(np.array([self._data.n], dtype=np.int32))
 
-    def _row(self, counts: dict[str, int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    def _row(self, counts: Mapping[str, int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
         cols = np.fromiter(
             (self.vocab.setdefault(k, len(self.vocab)) for k in counts), dtype=np.int64
         )
@@ -101,7 +104,7 @@ class _Level:
         norm = float(np.sqrt(vals @ vals))
         return (cols, vals / norm if norm > 0 else vals), norm**2
 
-    def put(self, slot: int, counts: dict[str, int]) -> None:
+    def put(self, slot: int, counts: Mapping[str, int]) -> None:
         """Set the histogram of ``slot`` (a new slot at the end, or a freed one)."""
         row, sq = self._row(counts)
         if slot == self.n_rows:
@@ -151,6 +154,10 @@ class ArchitectureStore:
         n_levels: Number of levels kept; architectures with fewer levels get empty histograms
             for the missing ones, extra levels are an error.
         max_size: Entries above which :meth:`evict` drops unreferenced ones (``None``: never).
+        features: Maps an architecture string to its WL histograms, one per level, directly
+            (a domain's :meth:`~jahs_bo.spaces.base.ArchitectureDomain.wl_features` with this
+            store's ``iterations`` and ``direction``); default: :func:`~jahs_bo.encoding.wl.
+            wl_features` of each of ``graphs(value)``.
 
     Example:
         >>> store = ArchitectureStore.from_domain(NB201Cell(), iterations=2)
@@ -165,6 +172,8 @@ class ArchitectureStore:
         direction: Direction = "in",
         n_levels: int = 1,
         max_size: int | None = None,
+        *,
+        features: FeaturesFn | None = None,
     ) -> None:
         if n_levels < 1:
             raise InputError(f"n_levels must be >= 1, got {n_levels}")
@@ -173,6 +182,7 @@ class ArchitectureStore:
         self._graphs = graphs
         self.iterations = int(iterations)
         self.direction = direction
+        self._features = features if features is not None else self._graph_features
         self.n_levels = int(n_levels)
         self.max_size = max_size
         self._index: dict[str, int] = {}
@@ -195,11 +205,12 @@ class ArchitectureStore:
         rng: np.random.Generator | None = None,
         max_size: int | None = None,
     ) -> ArchitectureStore:
-        """A store over ``domain.to_graphs``; ``n_levels`` defaults to that of a sample."""
+        """A store over ``domain.wl_features``; ``n_levels`` defaults to that of a sample."""
         if n_levels is None:
             sample = domain.sample(rng if rng is not None else np.random.default_rng(0))
             n_levels = len(domain.to_graphs(sample))
-        return cls(domain.to_graphs, iterations, direction, n_levels, max_size)
+        features = partial(domain.wl_features, iterations=iterations, direction=direction)
+        return cls(domain.to_graphs, iterations, direction, n_levels, max_size, features=features)
 
     def __deepcopy__(self, memo: dict) -> ArchitectureStore:
         # A store is a shared index: copies of a model (botorch's fantasy and conditioned
@@ -255,21 +266,20 @@ class ArchitectureStore:
             lev.refresh()
         return np.asarray(out, dtype=np.int64)
 
+    def _graph_features(self, v: str) -> list[Counter[str]]:
+        return [wl_features(g, self.iterations, self.direction) for g in self._graphs(v)]
+
     def _insert(self, v: str) -> int:
-        graphs = list(self._graphs(v))
-        if len(graphs) > self.n_levels:
+        histograms = list(self._features(v))
+        if len(histograms) > self.n_levels:
             raise InputError(
-                f"architecture {v!r} has {len(graphs)} graph levels but the store keeps "
-                f"{self.n_levels}; build the store with n_levels={len(graphs)}"
+                f"architecture {v!r} has {len(histograms)} graph levels but the store keeps "
+                f"{self.n_levels}; build the store with n_levels={len(histograms)}"
             )
         i = heapq.heappop(self._free) if self._free else len(self._values)
         signature = []
         for level, lev in enumerate(self._levels):
-            counts = (
-                wl_features(graphs[level], self.iterations, self.direction)
-                if level < len(graphs)
-                else {}
-            )
+            counts = histograms[level] if level < len(histograms) else {}
             lev.put(i, counts)
             signature.append(tuple(sorted(counts.items())))
         # A digest, not the histograms themselves: equal features, equal signature.

@@ -28,7 +28,8 @@ Direction = Literal["in", "out", "both"]
 _DIRECTIONS = ("in", "out", "both")
 
 
-def _compress(text: str) -> str:
+def compress_label(text: str) -> str:
+    """The compressed name of a refined WL label (a stable 20-hex-digit BLAKE2b digest)."""
     return blake2b(text.encode("utf-8"), digest_size=10).hexdigest()
 
 
@@ -67,7 +68,7 @@ def wl_node_labels(
                 parts.append("<" + ",".join(sorted(current[v] for v in graph.predecessors(u))))
             if direction in ("out", "both"):
                 parts.append(">" + ",".join(sorted(current[v] for v in graph.successors(u))))
-            nxt[u] = _compress("|".join(parts))
+            nxt[u] = compress_label("|".join(parts))
         current = nxt
         out.append(current)
     return out

@@ -68,6 +68,7 @@ from jahs_bo.acquisition import (
     DEFAULT_PRIOR_BETA,
     CandidateSearch,
     PriorWeightedAcquisition,
+    default_n_random,
     incumbent_value,
     make_acquisition,
     make_constrained_acquisition,
@@ -157,7 +158,10 @@ class GPSearcher(Searcher):
             ``benchmarks/results/gp-defaults.md``).
         wl_direction: WL neighbourhood: ``"in"``, ``"out"`` or ``"both"`` (default; measurements:
             ``benchmarks/results/gp-defaults.md``).
-        n_random: Random candidates per suggestion.
+        n_random: Random candidates per suggestion (default 256; 64 in spaces with a grammar
+            architecture, where a random derivation costs ~6x a mutation and random candidates
+            never won the acquisition in our measurements: see
+            :data:`~jahs_bo.acquisition.optimize.N_RANDOM_GRAMMAR`).
         n_parents: Best configurations whose neighbourhoods become candidates.
         n_neighbours: Neighbours drawn per parent (domains that list all neighbours, like
             NB201, give up to this many).
@@ -220,7 +224,7 @@ class GPSearcher(Searcher):
         arch_kernel: str = "wl",
         wl_iterations: int = 1,
         wl_direction: str = "both",
-        n_random: int = 256,
+        n_random: int | None = None,
         n_parents: int = 10,
         n_neighbours: int = 30,
         local_rounds: int = 2,
@@ -274,6 +278,8 @@ class GPSearcher(Searcher):
         self.y_transform = y_transform
         self.mo_acquisition = mo_acquisition
         self.mc_samples = mc_samples
+        if n_random is None:
+            n_random = default_n_random(space)
         self.search = CandidateSearch(n_random, n_parents, n_neighbours, local_rounds, n_refine)
         self.schedule = RefitSchedule(fit_maxiter, warm_maxiter, refit_fraction, refit_every_below)
         self.encoder = JointEncoder(

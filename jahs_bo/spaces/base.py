@@ -14,11 +14,13 @@ nodes they connect, as in the WL-kernel NAS literature (Ru et al., 2021).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from typing import Any, ClassVar
 
 import networkx as nx
 import numpy as np
 
+from jahs_bo.encoding.wl import Direction, wl_features
 from jahs_bo.exceptions import InvalidSpaceError
 
 _DOMAIN_TYPES: dict[str, type[ArchitectureDomain]] = {}
@@ -113,6 +115,15 @@ class ArchitectureDomain(ABC):
         (used by the hierarchical WL kernel).
         """
         return [self.to_graph(value)]
+
+    def wl_features(
+        self, value: str, iterations: int, direction: Direction = "in"
+    ) -> list[Counter[str]]:
+        """The WL histograms (:func:`jahs_bo.encoding.wl.wl_features`) of :meth:`to_graphs`.
+
+        Domains may compute them without building the graphs (grammar domains do).
+        """
+        return [wl_features(g, iterations, direction) for g in self.to_graphs(value)]
 
     def to_pyg(self, value: str, vocabulary: list[str] | None = None):
         """The graph of ``value`` as a ``torch_geometric.data.Data``.

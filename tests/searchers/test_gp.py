@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from jahs_bo.acquisition.optimize import N_RANDOM, N_RANDOM_GRAMMAR
 from jahs_bo.searchers import make_searcher
 from jahs_bo.searchers.gp import GPFitWarning, GPSearcher
 from jahs_bo.spaces import hierarchical_nb201_space, jahs_bench_201_space, nb201_space
@@ -102,6 +103,12 @@ def test_hierarchical_grammar_runs_end_to_end():
     assert len({t.config["arch"] for t in trials}) == 5
     kern = s.model.covar_module.base_kernel
     assert kern.level_weights.shape[-1] == s.encoder.stores["arch"].n_levels > 1
+
+
+def test_random_candidates_default_to_fewer_in_grammar_spaces():
+    assert GPSearcher(nb201_space()).search.n_random == N_RANDOM == 256
+    assert GPSearcher(hierarchical_nb201_space()).search.n_random == N_RANDOM_GRAMMAR == 64
+    assert GPSearcher(hierarchical_nb201_space(), n_random=200).search.n_random == 200
 
 
 def test_fit_failure_falls_back_with_a_warning(nb201_accuracy):

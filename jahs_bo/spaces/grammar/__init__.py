@@ -6,9 +6,11 @@
   :mod:`~jahs_bo.spaces.grammar.lexer` (tokens, alternatives, :class:`Symbol`) and the
   derivation counting in :mod:`~jahs_bo.spaces.grammar.counting`.
 * :mod:`~jahs_bo.spaces.grammar.derivation`: :class:`Derivation` trees and their canonical
-  s-expression strings.
+  s-expression strings (and whether a grammar's strings have one tree each).
 * :mod:`~jahs_bo.spaces.grammar.operators`: sampling under depth/size limits, mutation, crossover.
 * :mod:`~jahs_bo.spaces.grammar.graphs`: derivations as labelled DAGs, whole and per level.
+* :mod:`~jahs_bo.spaces.grammar.features`: their WL histograms composed from cached subtree
+  summaries, without building the graphs (what the GP's architecture store uses).
 * :mod:`~jahs_bo.spaces.grammar.domain`: :class:`GrammarDomain` (kind ``"grammar"``), the shipped
   grammars, the validity rules (:data:`REQUIREMENTS`) and the NB201 cell mapping.
 

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from jahs_bo.exceptions import GrammarError, InvalidConfigError
-from jahs_bo.spaces.grammar.text import Grammar
+from jahs_bo.spaces.grammar.text import Alternative, Grammar, Symbol
 
 __all__ = [
     "MAX_DEPTH",
     "Derivation",
     "InvalidDerivationError",
     "parse_derivation",
+    "prints_uniquely",
     "shared_subtrees",
 ]
 
@@ -61,9 +63,15 @@ class Derivation:
 
     def __post_init__(self) -> None:
         kids = self.children
-        object.__setattr__(self, "n_nodes", 1 + sum(c.n_nodes for c in kids))
-        object.__setattr__(self, "depth", 1 + max(c.depth for c in kids) if kids else 0)
-        object.__setattr__(self, "_hash", hash((self.symbol, tuple(c._hash for c in kids))))
+        put = object.__setattr__
+        if kids:  # (list comprehensions: this runs for every node the operators make)
+            put(self, "n_nodes", 1 + sum([c.n_nodes for c in kids]))
+            put(self, "depth", 1 + max([c.depth for c in kids]))
+            put(self, "_hash", hash((self.symbol, tuple([c._hash for c in kids]))))
+        else:
+            put(self, "n_nodes", 1)
+            put(self, "depth", 0)
+            put(self, "_hash", hash((self.symbol, ())))
 
     if TYPE_CHECKING:
         n_nodes: int
@@ -92,8 +100,13 @@ class Derivation:
 
     def to_string(self) -> str:
         """The canonical s-expression (see the module docstring)."""
+        node = self
+        while len(node.children) == 1:
+            node = node.children[0]
+        if not node.children:
+            return node.symbol
         parts: list[str] = []
-        _emit(self, parts)
+        _emit(node, parts)
         return "".join(parts)
 
     def __str__(self) -> str:
@@ -139,14 +152,16 @@ class Derivation:
 def _emit(node: Derivation, out: list[str]) -> None:
     while len(node.children) == 1:
         node = node.children[0]
-    if not node.children:
-        out.append(node.symbol)
-        return
     out.append("(")
     for i, child in enumerate(node.children):
         if i:
             out.append(" ")
-        _emit(child, out)
+        while len(child.children) == 1:
+            child = child.children[0]
+        if child.children:
+            _emit(child, out)
+        else:  # a leaf: no call
+            out.append(child.symbol)
     out.append(")")
 
 
@@ -327,6 +342,65 @@ class _Matcher:
             f"derivation is not derivable from {root_symbol}: at position {pos}, {got!r} is not "
             f"a {symbol} (within depth {max_depth}); expected {symbol} -> {expected}"
         )
+
+
+#: Largest grammar (distinct alternatives in all) that :func:`prints_uniquely` examines.
+UNIQUE_TEST_ALTERNATIVES = 128
+
+
+@lru_cache(maxsize=16)
+def prints_uniquely(grammar: Grammar) -> bool:
+    """Whether no two derivation trees of a nonterminal print the same string (a sufficient
+    test): then :func:`parse_derivation` gives back every tree it is shown the string of.
+
+    Two symbols *may print alike* when both are the same terminal, or a nonterminal has an
+    alternative that may print like the other symbol (a one-symbol alternative prints as its
+    symbol, a longer one as a list of its symbols). For pairs of nonterminals this is the
+    greatest fixed point of the rule (start from "every pair may", drop pairs no pair of their
+    alternatives can match), so a pair it rules out truly never prints alike. The grammar
+    passes when no two distinct alternatives of any nonterminal may print alike.
+
+    The test is quadratic in the alternatives, so grammars with more than
+    :data:`UNIQUE_TEST_ALTERNATIVES` distinct alternatives in all, or whose fixed point takes
+    more than that many passes, get ``False`` (the safe answer: nothing relies on it).
+    """
+    names = grammar.nonterminals
+    if sum(len(grammar.alternatives(x, unique=True)) for x in names) > UNIQUE_TEST_ALTERNATIVES:
+        return False
+    alike = {(x, y) for x in names for y in names}
+
+    def symbols_alike(s: Symbol, t: Symbol) -> bool:
+        if s.terminal and t.terminal:
+            return s.name == t.name
+        if s.terminal:
+            s, t = t, s
+        if t.terminal:  # unit chains end (Grammar rejects unit cycles)
+            return any(len(a) == 1 and symbols_alike(a[0], t) for a in grammar.alternatives(s.name))
+        return (s.name, t.name) in alike
+
+    def alternatives_alike(a: Alternative, b: Alternative) -> bool:
+        for one, other in ((a, b), (b, a)):
+            if len(one) == 1 and not one[0].terminal:
+                inner = grammar.alternatives(one[0].name, unique=True)
+                return any(alternatives_alike(c, other) for c in inner)
+        return len(a) == len(b) and all(symbols_alike(s, t) for s, t in zip(a, b))
+
+    changed, passes = True, 0
+    while changed:
+        changed, passes = False, passes + 1
+        if passes > UNIQUE_TEST_ALTERNATIVES:
+            return False
+        for x, y in sorted(alike):
+            xs, ys = grammar.alternatives(x, unique=True), grammar.alternatives(y, unique=True)
+            if not any(alternatives_alike(a, b) for a in xs for b in ys):
+                alike.discard((x, y))
+                changed = True
+    for name in names:
+        alts = grammar.alternatives(name, unique=True)
+        for i, a in enumerate(alts):
+            if any(alternatives_alike(a, b) for b in alts[i + 1 :]):
+                return False
+    return True
 
 
 def _pattern(alt: tuple) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -11,13 +11,16 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from jahs_bo.encoding.wl import Direction
 from jahs_bo.exceptions import GrammarError, InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces.base import ArchitectureDomain, register_domain
 from jahs_bo.spaces.grammar.derivation import (
     Derivation,
     InvalidDerivationError,
     parse_derivation,
+    prints_uniquely,
 )
+from jahs_bo.spaces.grammar.features import WLComposer
 from jahs_bo.spaces.grammar.graphs import (
     check_topologies,
     derivation_connected,
@@ -45,6 +48,10 @@ __all__ = [
 #: derivation_graph`, zero operations leaving no connection) has a path from input to output,
 #: i.e. the network's output depends on its input.
 REQUIREMENTS: dict[str, Callable[[Derivation], bool]] = {"connected": derivation_connected}
+#: Derivation strings whose trees a :class:`GrammarDomain` keeps (least recently used dropped):
+#: the strings it parsed and the ones its operators produced, so that the architecture store
+#: never re-parses a candidate the domain has just built (a GP suggestion meets ~1,000).
+PARSE_CACHE_SIZE = 4096
 
 
 @register_domain
@@ -109,7 +116,17 @@ class GrammarDomain(ArchitectureDomain):
         self.n_levels = max(1, max_block_level(self.grammar, self._sampler.depth_cap))
         self.prune = bool(prune)
         self._labels = graph_labels(self.grammar, self.prune)
+        #: Bounded LRU map canonical string -> tree: the strings parsed or produced lately.
         self._cache: OrderedDict[str, Derivation] = OrderedDict()
+        # Produced trees may stand in for their parses only where strings have one tree each.
+        self._keep_produced = prints_uniquely(self.grammar)
+        self._composers: dict[tuple[int, str], WLComposer] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the caches (they refill; a study's space travels to workers)."""
+        state = dict(self.__dict__)
+        state["_cache"], state["_composers"] = OrderedDict(), {}
+        return state
 
     # ------------------------------------------------------------------ strings
     def parse(self, value: str) -> Derivation:
@@ -128,10 +145,25 @@ class GrammarDomain(ArchitectureDomain):
                 f"derivation has depth {tree.depth} and {tree.n_nodes} nodes, outside the "
                 f"domain's limits max_depth={self.max_depth}, max_nodes={self.max_nodes}"
             )
-        self._cache[value] = tree
-        if len(self._cache) > 4096:
-            self._cache.popitem(last=False)
+        self._remember(value, tree)
         return tree
+
+    def _remember(self, value: str, tree: Derivation) -> None:
+        """Cache ``value -> tree`` (the :data:`PARSE_CACHE_SIZE` most recent strings)."""
+        self._cache[value] = tree
+        self._cache.move_to_end(value)
+        if len(self._cache) > PARSE_CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+    def _produced(self, tree: Derivation) -> str:
+        """The string of a tree the operators just made, cached so that a later :meth:`parse`
+        of it (the architecture store's, a mutation's) does not parse it again; only when the
+        grammar's strings have one tree each (:func:`~jahs_bo.spaces.grammar.derivation.
+        prints_uniquely`, as for the shipped grammars), so the cache never changes a result."""
+        value = tree.to_string()
+        if self._keep_produced:
+            self._remember(value, tree)
+        return value
 
     def format(self, tree: Derivation) -> str:
         """The canonical string of a derivation tree (inverse of :meth:`parse`)."""
@@ -153,7 +185,7 @@ class GrammarDomain(ArchitectureDomain):
 
     # ------------------------------------------------------------------ domain API
     def sample(self, rng: np.random.Generator) -> str:
-        return self._sampler.sample(rng).to_string()
+        return self._produced(self._sampler.sample(rng))
 
     def validate(self, value: Any) -> str:
         """Canonical string of ``value`` (a string or a :class:`Derivation`).
@@ -171,10 +203,10 @@ class GrammarDomain(ArchitectureDomain):
         return self.parse(value).to_string()
 
     def mutate(self, value: str, rng: np.random.Generator) -> str:
-        return self._sampler.mutate(self.parse(value), rng).to_string()
+        return self._produced(self._sampler.mutate(self.parse(value), rng))
 
     def crossover(self, a: str, b: str, rng: np.random.Generator) -> str:
-        return self._sampler.crossover(self.parse(a), self.parse(b), rng).to_string()
+        return self._produced(self._sampler.crossover(self.parse(a), self.parse(b), rng))
 
     def to_graph(self, value: str) -> nx.DiGraph:
         return derivation_graph(self.parse(value), None, self.prune)
@@ -183,6 +215,19 @@ class GrammarDomain(ArchitectureDomain):
         """``n_levels`` graphs: the whole architecture, then folded at levels ``1..`` (see
         :mod:`jahs_bo.spaces.grammar.graphs`)."""
         return derivation_graphs(self.parse(value), self.n_levels, self.prune)
+
+    def wl_features(
+        self, value: str, iterations: int, direction: Direction = "in"
+    ) -> list[Counter[str]]:
+        """The WL histograms of :meth:`to_graphs`; for at most one iteration (the GP's default)
+        assembled from cached subtree summaries without building the graphs
+        (:mod:`jahs_bo.spaces.grammar.features`)."""
+        if iterations not in (0, 1):
+            return super().wl_features(value, iterations, direction)
+        key = (iterations, direction)
+        if key not in self._composers:
+            self._composers[key] = WLComposer(iterations, direction, self.prune)
+        return self._composers[key].histograms(self.parse(value), self.n_levels)
 
     def labels(self) -> list[str]:
         return list(self._labels)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from functools import lru_cache
 
 import networkx as nx
 import numpy as np
@@ -57,8 +58,11 @@ __all__ = [
     "derivation_connected",
     "derivation_graph",
     "derivation_graphs",
+    "folded_label",
     "graph_labels",
+    "layout",
     "max_block_level",
+    "skip_units",
 ]
 
 #: Terminals that mean "no connection".
@@ -66,12 +70,17 @@ ZERO_OPS: frozenset[str] = frozenset({"zero", "none"})
 #: The six NB201 cell edges ``(k, j)`` (operation on ``j -> k``), in child order of ``"Cell"``.
 CELL_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 _SPECIAL = ("input", "output", "sum")
+#: Subtrees whose connectivity :func:`derivation_connected` remembers (least recently used
+#: dropped).
+CONNECTED_CACHE_SIZE = 1 << 16
 _LINEAR = re.compile(r"Linear(\d+)")
 _RESIDUAL = re.compile(r"Residual(\d+)")
 
 
+@lru_cache(maxsize=1024)
 def _arity(head: str | None) -> tuple[str, int] | None:
-    """``(kind, number of arguments)`` of a topology head, or ``None`` for other heads."""
+    """``(kind, number of arguments)`` of a topology head, or ``None`` for other heads
+    (remembered: a grammar has few heads, and every block laid out asks)."""
     if head is None:
         return None
     if m := _LINEAR.fullmatch(head):
@@ -145,6 +154,49 @@ def max_block_level(grammar: Grammar, max_depth: int | None = None) -> int:
     return int(blocks[flat.index[grammar.start]])
 
 
+def skip_units(node: Derivation) -> Derivation:
+    """The first node below ``node`` (itself included) that has not exactly one child (nodes
+    with one child are transparent in the graphs)."""
+    while len(node.children) == 1:
+        node = node.children[0]
+    return node
+
+
+def folded_label(node: Derivation) -> str:
+    """The label of a block drawn as one node: its head terminal, else its nonterminal."""
+    return node.head if node.head is not None else node.symbol
+
+
+def layout(node: Derivation) -> tuple[int, list[tuple[Derivation, int, int]]]:
+    """How a block (a nonterminal node with two or more children) is laid out.
+
+    Returns:
+        ``(n, parts)``: the block uses ``n`` tensor nodes, ``0`` its input, ``1`` its output and
+        ``2..n-1`` new ``"sum"`` nodes in order of creation; ``parts`` lists ``(child, a, b)``:
+        ``child`` is laid out from tensor node ``a`` to ``b``, in the order children are built
+        (the module docstring's rules).
+    """
+    args = list(node.arguments)
+    spec = _arity(node.head)
+    kind = spec[0] if spec is not None and spec[1] == len(args) else None
+    if kind == "cell":
+        ends = (0, 2, 3, 1)  # cell nodes n0..n3 -> tensor nodes
+        return 4, [(arg, ends[j], ends[k]) for (k, j), arg in zip(CELL_EDGES, args)]
+    if kind == "residual":
+        n, parts = _chain(args[:-1])
+        return n, [*parts, (args[-1], 0, 1)]
+    if kind == "linear":
+        return _chain(args)
+    head = node.head
+    return _chain(([Derivation(head)] if head is not None else []) + args)
+
+
+def _chain(items: list[Derivation]) -> tuple[int, list[tuple[Derivation, int, int]]]:
+    """``items`` in sequence from tensor node ``0`` to ``1`` through new nodes ``2, 3, ...``."""
+    points = [0, *range(2, len(items) + 1), 1]
+    return len(items) + 1, [(item, points[i], points[i + 1]) for i, item in enumerate(items)]
+
+
 class _Builder:
     def __init__(self, fold_level: int | None, prune: bool) -> None:
         self.fold_level = fold_level
@@ -164,43 +216,18 @@ class _Builder:
         self.edges.append((src, node))
         self.edges.append((node, dst))
 
-    def chain(self, items: list[Derivation], src: int, dst: int, level: int) -> None:
-        points = [src, *(self.point() for _ in range(len(items) - 1)), dst]
-        for i, item in enumerate(items):
-            self.build(item, points[i], points[i + 1], level)
-
     def build(self, node: Derivation, src: int, dst: int, level: int) -> None:
-        while len(node.children) == 1:
-            node = node.children[0]
+        node = skip_units(node)
         if node.is_terminal:
             self.op(node.symbol, src, dst)
             return
-        head = node.head
         if level == self.fold_level:
-            self.op(head if head is not None else node.symbol, src, dst)
+            self.op(folded_label(node), src, dst)
             return
-        args = list(node.arguments)
-        spec = _arity(head)
-        kind = spec[0] if spec is not None and spec[1] == len(args) else None
-        if kind == "linear":
-            self.chain(args, src, dst, level + 1)
-        elif kind == "residual":
-            self.chain(args[:-1], src, dst, level + 1)
-            self.build(args[-1], src, dst, level + 1)
-        elif kind == "cell":
-            points = [src, self.point(), self.point(), dst]
-            for (k, j), arg in zip(CELL_EDGES, args):
-                self.build(arg, points[j], points[k], level + 1)
-        else:
-            items = ([Derivation(head)] if head is not None else []) + args
-            self.chain(items, src, dst, level + 1)
-
-    def connected(self) -> bool:
-        """Whether the output tensor node is reachable from the input along the edges built."""
-        succ: list[list[int]] = [[] for _ in range(len(self.labels))]
-        for u, v in self.edges:
-            succ[u].append(v)
-        return 1 in _reachable(succ, 0)
+        n_points, parts = layout(node)
+        ends = [src, dst, *(self.point() for _ in range(n_points - 2))]
+        for child, a, b in parts:
+            self.build(child, ends[a], ends[b], level + 1)
 
     def graph(self) -> nx.DiGraph:
         n = len(self.labels)
@@ -272,9 +299,21 @@ def derivation_connected(tree: Derivation) -> bool:
     """Whether the architecture's output depends on its input: the graph of ``tree`` (as
     :func:`derivation_graph` builds it, zero operations leaving no connection) has a path from
     the input node to the output node."""
-    builder = _Builder(None, prune=True)
-    builder.build(tree, 0, 1, 0)
-    return builder.connected()
+    return _connects(skip_units(tree))
+
+
+@lru_cache(maxsize=CONNECTED_CACHE_SIZE)
+def _connects(node: Derivation) -> bool:
+    """:func:`derivation_connected` of a node without single-child links on top, cached (the
+    operators test every proposal, and proposals share most subtrees with their parents)."""
+    if node.is_terminal:
+        return node.symbol not in ZERO_OPS
+    n_points, parts = layout(node)
+    succ: list[list[int]] = [[] for _ in range(n_points)]
+    for child, a, b in parts:
+        if _connects(skip_units(child)):
+            succ[a].append(b)
+    return 1 in _reachable(succ, 0)
 
 
 def derivation_graphs(tree: Derivation, n_levels: int, prune: bool = True) -> list[nx.DiGraph]:

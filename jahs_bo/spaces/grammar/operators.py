@@ -26,7 +26,9 @@ architecture). Parents that violate a rule are accepted as input.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,7 @@ __all__ = ["MAX_DEPTH", "MAX_NODES", "DerivationSampler"]
 _INF = float("inf")
 #: Most nodes of a derivation the operators build when ``max_nodes`` is not given.
 MAX_NODES = 100_000
+_Option = tuple[Alternative, float, float, "Derivation | None"]
 
 
 class DerivationSampler:
@@ -130,6 +133,17 @@ class DerivationSampler:
                 f"{grammar.start} within the depth limit has {int(need)} nodes; raise max_nodes"
             )
         self._varies = self._varying_symbols()
+        # Memo of _options (a function of the nonterminal and the depth left), shared terminal
+        # leaves (trees are immutable) and the mutable sites of the last trees mutated.
+        self._feasible: dict[tuple[str, int], list[_Option]] = {}
+        self._leaves: dict[str, Derivation] = {}
+        self._site_memo: OrderedDict[Derivation, list[tuple[tuple[int, ...], int]]] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the trees remembered for mutation."""
+        state = dict(self.__dict__)
+        state["_site_memo"] = OrderedDict()
+        return state
 
     # ------------------------------------------------------------------ tables
     def _min_nodes_table(self, depth: int) -> list[np.ndarray]:
@@ -167,9 +181,32 @@ class DerivationSampler:
             row = new
         return float(row[self._index[self.grammar.start]])
 
-    def _alt_nodes(self, alt: Alternative, below: np.ndarray) -> float:
-        index = self._index
-        return 1.0 + sum(1.0 if s.terminal else float(below[index[s.name]]) for s in alt)
+    def _options(self, name: str, depth: int) -> list[_Option]:
+        """``(alternative, fewest nodes, fewest nodes of its symbols, its tree when it holds
+        only terminals)`` of each alternative of ``name`` that can finish within ``depth``
+        levels, in listed order. Trees are immutable, so terminal-only expansions (most of a
+        derivation's nodes) are made once and shared."""
+        key = (name, depth)
+        if key not in self._feasible:
+            below, index = self._min_nodes[depth - 1], self._index
+            rows = []
+            for alt in self.grammar.alternatives(name):
+                inner = sum(1.0 if s.terminal else float(below[index[s.name]]) for s in alt)
+                if inner + 1.0 < _INF:
+                    leaves = all(s.terminal for s in alt)
+                    tree = (
+                        Derivation(name, tuple(self._leaf(s.name) for s in alt)) if leaves else None
+                    )
+                    rows.append((alt, inner + 1.0, inner, tree))
+            self._feasible[key] = rows
+        return self._feasible[key]
+
+    def _leaf(self, name: str) -> Derivation:
+        """The terminal leaf ``name`` (one shared object per terminal)."""
+        leaf = self._leaves.get(name)
+        if leaf is None:
+            leaf = self._leaves[name] = Derivation(name)
+        return leaf
 
     def _varying_symbols(self) -> dict[str, bool]:
         """Whether redrawing each nonterminal (keeping the derivations of the *other* shared
@@ -252,28 +289,26 @@ class DerivationSampler:
             return env[name]
         if depth < 1:
             raise GrammarError(f"no alternative of {name} fits in depth {depth}")
-        below = self._min_nodes[depth - 1]
         # An alternative that cannot finish within the depth needs infinitely many nodes; it
         # must be excluded even when there is no node budget (``inf <= inf`` would admit it).
-        feasible = [
-            (alt, size)
-            for alt in g.alternatives(name)
-            if (size := self._alt_nodes(alt, below)) < _INF
-        ]
-        options = [alt for alt, size in feasible if budget is None or size <= budget]
+        feasible = self._options(name, depth)
+        options = [row for row in feasible if budget is None or row[1] <= budget]
         if not options:  # only reachable after a shared reuse overran the budget
-            options = [alt for alt, _ in feasible]
+            options = feasible
         if not options:
             raise GrammarError(f"no alternative of {name} fits in depth {depth}")
-        alt = options[int(rng.integers(len(options)))]
+        alt, _, reserve, made = options[int(rng.integers(len(options)))]
+        if made is not None:
+            if g.is_shared(name):
+                env[name] = made
+            return made
         # Nodes still to reserve for the symbols right of the one being expanded.
-        index = self._index
-        reserve = sum(1 if s.terminal else float(below[index[s.name]]) for s in alt)
+        below, index = self._min_nodes[depth - 1], self._index
         used = 1
         kids: list[Derivation] = []
         for sym in alt:
             if sym.terminal:
-                kids.append(Derivation(sym.name))
+                kids.append(self._leaf(sym.name))
                 used += 1
                 reserve -= 1
                 continue
@@ -291,7 +326,16 @@ class DerivationSampler:
     def _sites(self, tree: Derivation) -> list[tuple[tuple[int, ...], int]]:
         """Mutable sites ``(path, depth)``: nonterminal nodes that can change, each shared
         derivation visited once (at its first occurrence); the root only when nothing else
-        can change."""
+        can change. Remembered for the last 64 trees (a parent is mutated many times)."""
+        sites = self._site_memo.get(tree)
+        if sites is None:
+            sites = self._find_sites(tree)
+            self._site_memo[tree] = sites
+            if len(self._site_memo) > 64:
+                self._site_memo.popitem(last=False)
+        return sites
+
+    def _find_sites(self, tree: Derivation) -> list[tuple[tuple[int, ...], int]]:
         g = self.grammar
         seen: set[str] = set()
         sites: list[tuple[tuple[int, ...], int]] = []
@@ -306,8 +350,10 @@ class DerivationSampler:
                 seen.add(node.symbol)
             if path and self._varies[node.symbol]:
                 sites.append((path, len(path)))
-            for i in range(len(node.children) - 1, -1, -1):
-                stack.append(((*path, i), node.children[i]))
+            kids = node.children
+            for i in range(len(kids) - 1, -1, -1):
+                if kids[i].children:  # terminals hold no site
+                    stack.append(((*path, i), kids[i]))
         if not sites and self._varies[tree.symbol]:
             sites.append(((), 0))  # only the whole derivation can change
         return sites
