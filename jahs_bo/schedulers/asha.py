@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jahs_bo.schedulers.base import Scheduler, TrialRequest, merge_trials, register_scheduler
+from jahs_bo.schedulers.base import (
+    _TRIAL_ID,
+    Scheduler,
+    TrialRequest,
+    merge_trials,
+    register_scheduler,
+)
 from jahs_bo.types import Direction, Trial, finished_trials, running_trials
 
 if TYPE_CHECKING:
@@ -86,9 +92,19 @@ class FIFO(Scheduler):
     def next_trial(
         self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
     ) -> TrialRequest:
-        everything = merge_trials(trials, pending)
-        running = running_trials(everything)
-        config = self.new_config(everything, running, rng)
+        # What merge_trials(trials, pending) would give, without merging the whole study on
+        # every ask: the finished trials (in the order given; the study passes number order)
+        # and the running ones, a trial in both counting as finished.
+        finished = finished_trials(trials)
+        running = list(pending)
+        if len(finished) != len(trials):
+            running = merge_trials(running_trials(trials), running)
+        running = [t for t in running if not t.state.is_finished]
+        ids = {t.trial_id for t in running}
+        if ids and not ids.isdisjoint(map(_TRIAL_ID, finished)):  # a stale running copy
+            ids.difference_update(map(_TRIAL_ID, finished))
+            running = [t for t in running if t.trial_id in ids]
+        config = self.new_config(finished, running, rng, view=finished)
         if self.plan is None:
             return TrialRequest(
                 config=dict(config),

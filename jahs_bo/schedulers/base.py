@@ -271,12 +271,18 @@ class Scheduler(ABC):
         return []
 
     def new_config(
-        self, trials: Sequence[Trial], pending: Sequence[Trial], rng: np.random.Generator
+        self,
+        trials: Sequence[Trial],
+        pending: Sequence[Trial],
+        rng: np.random.Generator,
+        *,
+        view: Sequence[Trial] | None = None,
     ) -> Config:
         """A configuration for a new trial: random with ``random_fraction``, else the searcher's.
 
         With ``prior_mix`` the random draws come from the mix, and so does every draw when the
-        searcher ignores the history (``samples_independently``).
+        searcher ignores the history (``samples_independently``). ``view`` is
+        ``searcher_view(trials)`` when the caller has it already (it is computed otherwise).
         """
         if self.prior_mix is not None and getattr(self.searcher, "samples_independently", False):
             return self.mix_draw(trials, rng)[0]
@@ -284,7 +290,7 @@ class Scheduler(ABC):
             if self.prior_mix is not None:
                 return self.mix_draw(trials, rng)[0]
             return self.space.sample(rng)
-        view = self.searcher_view(trials)
+        view = self.searcher_view(trials) if view is None else view
         if not self._batches(view):  # the common case: no merge over the whole study
             return self.searcher.suggest(view, pending, rng)
         proposals = self.open_proposals(merge_trials(trials, pending), view)
