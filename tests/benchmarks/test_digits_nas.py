@@ -16,7 +16,7 @@ TINY = Protocol(n_train=40, n_val=30, n_test=30, resolution=8, channels=4, epoch
 
 
 def test_protocol_key_is_stable_and_covers_every_field():
-    assert Protocol().key() == Protocol().key() == PROTOCOLS["hard"].key()
+    assert Protocol().key() == Protocol().key() == PROTOCOLS["b16"].key()
     assert Protocol(epochs=4).key() != Protocol().key()
     assert Protocol(optimizer="adam").key() != Protocol().key()
     # a field added later leaves the keys of cached runs alone at its default
@@ -77,6 +77,6 @@ def test_problem_is_registered_and_evaluates_through_the_cache(tmp_path):
     problem = get_problem("digits-nas/nb201", cache=str(cache))
     config = problem.sample(np.random.default_rng(0))[0]
     metrics = {"val_acc": 61.0, "test_acc": 60.0, "seconds": 2.0, "params": 0.05}
-    TrainCache(cache).put("nb201", config["arch"], PROTOCOLS["hard"], 0, metrics)
+    TrainCache(cache).put("nb201", config["arch"], PROTOCOLS["b16"], 0, metrics)
     assert problem(config) == 61.0
     assert problem.regret(61.0) == pytest.approx(39.0)

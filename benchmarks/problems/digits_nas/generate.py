@@ -1,8 +1,8 @@
 """Train random architectures into the cache, and export the committed table.
 
-    python -m benchmarks.problems.digits_nas.generate train --space grammar --protocol hard \\
+    python -m benchmarks.problems.digits_nas.generate train --space grammar --protocol b16 \\
         --n-archs 150 --seeds 0 [--arch-seed 0] [--cache PATH]
-    python -m benchmarks.problems.digits_nas.generate table --protocol hard [--out FILE.csv.xz]
+    python -m benchmarks.problems.digits_nas.generate table --protocol b16 [--out FILE.csv.xz]
     python -m benchmarks.problems.digits_nas.generate summary [--first 16]
 
 Architectures are ``space.sample(numpy.random.default_rng(arch_seed))`` in order, so the first
@@ -160,14 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train random architectures into the cache")
     p_train.add_argument("--space", choices=("grammar", "nb201"), required=True)
-    p_train.add_argument("--protocol", choices=sorted(PROTOCOLS), default="hard")
+    p_train.add_argument("--protocol", choices=sorted(PROTOCOLS), default="b16")
     p_train.add_argument("--n-archs", type=int, required=True)
     p_train.add_argument("--start", type=int, default=0, help="skip the first START archs")
     p_train.add_argument("--arch-seed", type=int, default=0)
     p_train.add_argument("--seeds", default="0", help="training seeds: 0-2 or 0,3")
     p_train.add_argument("--cache", default=str(DEFAULT_CACHE))
     p_table = sub.add_parser("table", help="export the cached runs as a .csv.xz")
-    p_table.add_argument("--protocol", default="hard", help="comma-separated protocol names")
+    p_table.add_argument("--protocol", default="b16", help="comma-separated protocol names")
     p_table.add_argument("--cache", default=str(DEFAULT_CACHE))
     p_table.add_argument("--out", default=str(DEFAULT_TABLE))
     p_sum = sub.add_parser("summary", help="spread and seed noise per (space, protocol)")

@@ -1,6 +1,6 @@
 """``digits-nas/grammar`` and ``digits-nas/nb201``: real training as a benchmark ``Problem``.
 
-An evaluation trains the architecture under a named protocol (default ``hard``) with training
+An evaluation trains the architecture under a named protocol (default ``b16``) with training
 seed 0 through the :class:`TrainCache`, so a configuration trained before (by the generator or an
 earlier run) costs a look-up. The objective is the validation accuracy (%); the optimum is set to
 100 %, so the regret is the incumbent's validation error. The grammar space has no plain
@@ -65,7 +65,7 @@ def _space(space_name: str) -> Any:
 
 
 def make_digits_nas(
-    space_name: str, protocol: str = "hard", seed: int = 0, cache: str | None = None
+    space_name: str, protocol: str = "b16", seed: int = 0, cache: str | None = None
 ) -> Problem:
     """The digits-NAS problem of ``space_name`` (``"grammar"`` or ``"nb201"``).
 

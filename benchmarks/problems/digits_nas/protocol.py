@@ -52,11 +52,11 @@ class Protocol:
     n_test: int = 500
     split_seed: int = 0
     resolution: int = 16
-    rotation: float = 30.0
-    noise: float = 0.2
+    rotation: float = 20.0
+    noise: float = 0.15
     channels: int = 8
     epochs: int = 3
-    batch_size: int = 32
+    batch_size: int = 16
     lr: float = 0.05
     weight_decay: float = 5e-4
     optimizer: str = "sgd"
@@ -140,10 +140,11 @@ def load_data(protocol: Protocol) -> dict[str, tuple[Any, Any]]:
 
 
 #: Named protocols: the candidates of the protocol selection (``results/digits-nas/results.md``).
+#: ``b16`` (the defaults) was chosen: ``hard`` (32-image batches, 39 SGD steps, stronger
+#: rotation and noise) had a seed noise of 4.9 points against 1.7 for ``b16``.
 PROTOCOLS: dict[str, Protocol] = {
-    "hard": Protocol(),
-    "b16": Protocol(rotation=20.0, noise=0.15, batch_size=16),
-    "adam": Protocol(rotation=20.0, noise=0.15, batch_size=16, optimizer="adam", lr=0.003),
+    "b16": Protocol(),
+    "hard": Protocol(rotation=30.0, noise=0.2, batch_size=32),
 }
 
 
