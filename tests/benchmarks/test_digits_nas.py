@@ -80,3 +80,26 @@ def test_problem_is_registered_and_evaluates_through_the_cache(tmp_path):
     TrainCache(cache).put("nb201", config["arch"], PROTOCOLS["b16"], 0, metrics)
     assert problem(config) == 61.0
     assert problem.regret(61.0) == pytest.approx(39.0)
+
+
+def test_grammar_kernel_bench_runs_on_a_small_table(tmp_path):
+    import pandas as pd
+
+    from benchmarks.bench_grammar_kernels import KERNELS, compare, load_grammar_table, render
+
+    rng = np.random.default_rng(0)
+    sp = space("grammar")
+    archs = [str(sp.sample(rng)["arch"]) for _ in range(10)]
+    rows = [
+        {"space": "grammar", "protocol": "b16", "seed": 0, "val_acc": 50 + 3 * i, "arch": a}
+        for i, a in enumerate(archs)
+    ]
+    path = tmp_path / "table.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    archs, y = load_grammar_table(path, "b16")
+    scores, weights, n_levels = compare(archs, y, [6], repeats=1)
+    assert set(scores) == {(k, 6) for k in KERNELS}
+    for name in ("hierarchical", "level-sum"):
+        assert weights[(name, 6)].shape == (1, n_levels)
+        assert weights[(name, 6)].sum() == pytest.approx(1.0)
+    assert "| hierarchical |" in render(scores, weights, n_levels, 10, 1, "# t")
