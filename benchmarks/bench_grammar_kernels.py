@@ -145,6 +145,22 @@ def render(
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        "Paired against `hierarchical` on the same subsets: mean difference ± standard error "
+        "(Spearman: higher is better; NLL: lower is better) and the subsets where the kernel "
+        "is better.",
+        "",
+        "| kernel | " + " | ".join(f"ΔSpearman n={n} | ΔNLL n={n}" for n in sizes) + " |",
+        "|---|" + "---|---|" * len(sizes),
+    ]
+    for name in KERNELS[1:]:
+        cells = []
+        for n in sizes:
+            d = scores[(name, n)] - scores[("hierarchical", n)]
+            wins = (int((d[:, 0] > 0).sum()), int((d[:, 1] < 0).sum()))
+            cells += [f"{_mse(d[:, c])} ({wins[c]}/{len(d)})" for c in (0, 1)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
         "Learned per-level shares (mean ± standard error; level 0 = final graph): the softmax "
         "weights of `hierarchical` and the output scales of `level-sum` over their sum.",
         "",
