@@ -1,4 +1,5 @@
-"""Benchmark problems on the shipped data: NB201 (single-, multi-fidelity, multi-objective), LCBench.
+"""Benchmark problems on the shipped data: NB201 (single-, multi-fidelity, multi-objective), LCBench,
+and real training on scikit-learn's digits (``digits-nas/{grammar,nb201}``, torch imported lazily).
 
 Torch-free and jahs_bo-free: peer runners import this package with only numpy, pandas and onnxruntime.
 ``Problem.space()`` builds the jahs-bo ``SearchSpace`` (importing jahs_bo on demand).
@@ -50,6 +51,7 @@ __all__ = [
 @functools.lru_cache(maxsize=1)
 def _register_all() -> None:
     """Register the built-in problems (cheap: data is loaded when a problem is built)."""
+    from benchmarks.problems.digits_nas.problem import make_digits_nas
     from benchmarks.problems.lcbench import lcbench_tasks, make_lcbench
     from benchmarks.problems.nb201 import DATASETS, make_nb201
     from benchmarks.problems.nb201_mo import make_nb201_mo
@@ -58,5 +60,7 @@ def _register_all() -> None:
         register_problem(f"nb201/{dataset}", functools.partial(make_nb201, dataset))
         register_problem(f"nb201-mf/{dataset}", functools.partial(make_nb201, dataset, True))
     register_problem("nb201-mo/cifar10", functools.partial(make_nb201_mo, "cifar10"))
+    for space_name in ("grammar", "nb201"):
+        register_problem(f"digits-nas/{space_name}", functools.partial(make_digits_nas, space_name))
     for task in lcbench_tasks():
         register_problem(f"lcbench/{task}", functools.partial(make_lcbench, task))
