@@ -6,7 +6,7 @@ observations. Each measured ask adds one observation, as in a real study, so war
 caches are in their steady state. The machine is shared, so a fixed numeric baseline (a
 1000 x 1000 double Cholesky on one thread) is timed in the same run and every ask time is also
 given as a ratio to it. ``--pending P`` keeps ``P`` trials running at every ask (asynchronous
-workers); ``--max-observations K`` sets the searcher's cap on modelled observations.
+workers); ``--max-observations K`` sets the searcher's cap on modelled observations (0: none).
 ``--optuna PYTHON`` also times Optuna's ``GPSampler`` on an 8-dimensional
 mixed space in that interpreter (e.g. ``benchmarks/peers/envs/optuna/bin/python``).
 
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         "--max-observations",
         type=int,
         default=None,
-        help="GPSearcher max_observations (default: the searcher's)",
+        help="GPSearcher max_observations (default: the searcher's; 0: no cap)",
     )
     parser.add_argument(
         "--kernels", action="store_true", help="compare kernel combinations instead of timing"
@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> None:
     spaces = {"nb201": nb201_space, "jahs_bench_201": jahs_bench_201_space}
     base = cholesky_baseline()
     print(f"baseline: 1000x1000 Cholesky, 1 thread: {base * 1e3:.1f} ms")
-    options = {} if args.max_observations is None else {"max_observations": args.max_observations}
+    options: dict[str, int | None] = {}
+    if args.max_observations is not None:
+        options["max_observations"] = args.max_observations or None
     print(f"pending trials: {args.pending}; GPSearcher options: {options or 'defaults'}")
     print(
         f"{'sampler':<22}{'n':>6}{'median s':>10}{'max s':>8}{'x base':>9}"

@@ -43,6 +43,11 @@ def test_capped_searcher_fits_k_rows_and_never_repeats(nb201_accuracy):
     assert len({t.config["arch"] for t in trials}) == 20
 
 
+def test_default_cap_is_1000_and_none_disables_it():
+    assert GPSearcher(nb201_space(), ["maximize"]).max_observations == 1000
+    assert GPSearcher(nb201_space(), ["maximize"], max_observations=None).max_observations is None
+
+
 @pytest.mark.parametrize("bad", [0, 1, 3, 2.5, True])
 def test_max_observations_is_validated(bad):
     with pytest.raises(ValueError):
