@@ -6,13 +6,16 @@ NB201 grammar space (``--spaces hierarchical_nb201``, ~10^446 architectures) aft
 observations. Each measured ask adds one observation, as in a real study, so warm starts and
 caches are in their steady state. The machine is shared, so a fixed numeric baseline (a
 1000 x 1000 double Cholesky on one thread) is timed in the same run and every ask time is also
-given as a ratio to it. ``--optuna PYTHON`` also times Optuna's ``GPSampler`` on an 8-dimensional
+given as a ratio to it. ``--pending P`` keeps ``P`` trials running at every ask (asynchronous
+workers); ``--max-observations K`` sets the searcher's cap on modelled observations (0: none).
+``--optuna PYTHON`` also times Optuna's ``GPSampler`` on an 8-dimensional
 mixed space in that interpreter (e.g. ``benchmarks/peers/envs/optuna/bin/python``).
 
 Usage::
 
     python -m benchmarks.bench_gp_overhead --sizes 50 200 1000 --asks 5
     python -m benchmarks.bench_gp_overhead --spaces hierarchical_nb201 --sizes 100 500 --asks 5
+    python -m benchmarks.bench_gp_overhead --sizes 200 --asks 10 --pending 32
 """
 
 from __future__ import annotations
@@ -77,17 +80,54 @@ def _trial(i: int, space, config: dict, rng: np.random.Generator, f) -> Trial:
     return Trial(i, i, config, fid, TrialState.COMPLETE, (f(config, space.validate_fidelity(fid)),))
 
 
-def time_asks(space, n: int, asks: int, f, seed: int = 0) -> list[float]:
+def _running(i: int, config: dict) -> Trial:
+    return Trial(i, i, config, {}, TrialState.RUNNING, None)
+
+
+def time_asks(
+    space,
+    n: int,
+    asks: int,
+    f,
+    seed: int = 0,
+    pending: int = 0,
+    options: dict | None = None,
+    extra: dict[str, float] | None = None,
+) -> list[float]:
+    """Seconds of ``asks`` suggestions after ``n`` observations, ``pending`` trials running.
+
+    Each measured ask adds one observation; the ``pending`` running trials are the searcher's
+    own latest proposals (the previous ask's proposal joins them and the oldest one is told), as
+    with that many asynchronous workers. ``options``: further ``GPSearcher`` arguments.
+    ``extra`` (if given) receives ``"cold"``, the seconds of the first (cold, not measured) fit,
+    and ``"refit"``, those of one more ask forced to re-optimize the hyperparameters (warm
+    start), which the refit schedule does once the observations grew by 5%.
+    """
     rng = np.random.default_rng(seed)
     trials = [_trial(i, space, c, rng, f) for i, c in enumerate(space.sample_many(n, rng))]
-    searcher = GPSearcher(space, ["maximize"])
-    searcher.suggest(trials, [], np.random.default_rng((seed, 10**6)))  # cold fit, not measured
+    running = [_running(n + i, c) for i, c in enumerate(space.sample_many(pending, rng))]
+    searcher = GPSearcher(space, ["maximize"], **(options or {}))
+    t0 = time.perf_counter()
+    searcher.suggest(trials, running, np.random.default_rng((seed, 10**6)))  # cold, not measured
+    cold = time.perf_counter() - t0
     out = []
     for k in range(asks):
-        trials.append(_trial(len(trials), space, space.sample(rng), rng, f))
+        if running:  # the oldest running trial finishes (at a random fidelity, as the others)
+            done = running.pop(0)
+            trials.append(_trial(done.number, space, done.config, rng, f))
+        else:
+            trials.append(_trial(len(trials), space, space.sample(rng), rng, f))
         t0 = time.perf_counter()
-        searcher.suggest(trials, [], np.random.default_rng((seed, k)))
+        config = searcher.suggest(trials, running, np.random.default_rng((seed, k)))
         out.append(time.perf_counter() - t0)
+        if pending:
+            running.append(_running(n + pending + k, config))
+    if extra is not None:
+        extra["cold"] = cold
+        searcher.schedule.n_optimized = 0  # the next ask re-optimizes, warm-started
+        t0 = time.perf_counter()
+        searcher.suggest(trials, running, np.random.default_rng((seed, 10**7)))
+        extra["refit"] = time.perf_counter() - t0
     return out
 
 
@@ -206,6 +246,13 @@ def main(argv: list[str] | None = None) -> None:
         choices=["nb201", "jahs_bench_201", "hierarchical_nb201"],
     )
     parser.add_argument("--optuna", default=None, help="python with optuna installed")
+    parser.add_argument("--pending", type=int, default=0, help="running trials at every ask")
+    parser.add_argument(
+        "--max-observations",
+        type=int,
+        default=None,
+        help="GPSearcher max_observations (default: the searcher's; 0: no cap)",
+    )
     parser.add_argument(
         "--kernels", action="store_true", help="compare kernel combinations instead of timing"
     )
@@ -224,15 +271,25 @@ def main(argv: list[str] | None = None) -> None:
     }
     base = cholesky_baseline()
     print(f"baseline: 1000x1000 Cholesky, 1 thread: {base * 1e3:.1f} ms")
-    print(f"{'sampler':<24}{'n':>6}{'median s':>10}{'max s':>8}{'x base':>9}")
+    options: dict[str, int | None] = {}
+    if args.max_observations is not None:
+        options["max_observations"] = args.max_observations or None
+    print(f"pending trials: {args.pending}; GPSearcher options: {options or 'defaults'}")
+    print(
+        f"{'sampler':<24}{'n':>6}{'median s':>10}{'max s':>8}{'x base':>9}"
+        f"{'cold fit s':>12}{'refit s':>9}"
+    )
     for name in args.spaces:
         space = spaces[name]()
         f = _objective(space, acc)
         for n in args.sizes:
-            t = time_asks(space, n, args.asks, f)
+            fits: dict[str, float] = {}
+            t = time_asks(space, n, args.asks, f, pending=args.pending, options=options, extra=fits)
             med = statistics.median(t)
             print(
-                f"{'gp/' + name:<24}{n:>6}{med:>10.3f}{max(t):>8.2f}{med / base:>9.1f}", flush=True
+                f"{'gp/' + name:<24}{n:>6}{med:>10.3f}{max(t):>8.2f}{med / base:>9.1f}"
+                f"{fits['cold']:>12.2f}{fits['refit']:>9.2f}",
+                flush=True,
             )
     if args.optuna:
         for n in args.sizes:

@@ -54,6 +54,12 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "searcher": "gp",
         "searcher_options": {"mo_acquisition": "ehvi", "wl_iterations": 2},
     },
+    # The GP searcher fitted on at most 50 observations (best 25 + 25 drawn from the rest): the
+    # cap of issue 13 binding from half the budget on, as max_observations=1000 does at n=2,000.
+    "gp-cap50": {"searcher": "gp", "searcher_options": {"max_observations": 50}},
+    # The GP searcher ignoring running trials (no kriging believer; they are only not proposed
+    # again), to measure what believing them buys with asynchronous workers.
+    "gp-ignore": {"searcher": "gp", "searcher_options": {"pending_strategy": "ignore"}},
     # The GP searcher modelling the values standardized instead of as Gaussian-copula ranks.
     "gp-ynone": {"searcher": "gp", "searcher_options": {"y_transform": "none"}},
     # BOHB without batch proposals (new configurations between model updates not believed).
