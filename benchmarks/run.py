@@ -35,6 +35,8 @@ from benchmarks.problems import CurveRecorder, Problem, get_problem, list_proble
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_REGISTRY = ROOT / "benchmarks" / "peers" / "registry.json"
+#: Problem families ``benchmarks.priors.make_priors.problem_prior_space`` builds priors for.
+PRIOR_FAMILIES: tuple[str, ...] = ("nb201/", "lcbench/")
 
 #: jahs-bo optimizers that are more than a searcher name: name -> ``create_study`` kwargs. They use a
 #: fidelity scheduler, so the harness runs them on multi-fidelity problems only.
@@ -104,6 +106,17 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         "scheduler": "bohb",
         "scheduler_options": {"eta": 9},
         "searcher_options": {"wl_iterations": 2},
+    },
+    # Expert priors (benchmarks/priors/make_priors.py): "prior" names the kind of prior the
+    # problem's space is built with; the searcher samples from it (GP: piBO) with use_prior=True.
+    **{
+        f"{searcher}-prior-{label}": {
+            "searcher": searcher,
+            "searcher_options": {"use_prior": True},
+            "prior": kind,
+        }
+        for searcher in ("random", "re", "gp")
+        for label, kind in (("good", "good"), ("bad", "misleading"))
     },
 }
 
@@ -210,8 +223,10 @@ def run_jahs(
 ) -> CurveRecorder:
     """Optimize ``problem`` with a jahs-bo study through ``ask()/tell()``.
 
-    Stops after ``budget`` evaluations or once the cumulative cost reaches ``cost_budget``;
-    then calls ``on_finish(study)`` if given (to read what the searcher kept).
+    The space is ``problem.space()``, or its expert-prior version when ``study_kwargs`` name a
+    ``"prior"`` kind (``benchmarks.priors.make_priors.problem_prior_space``). Stops after
+    ``budget`` evaluations or once the cumulative cost reaches ``cost_budget``; then calls
+    ``on_finish(study)`` if given (to read what the searcher kept).
 
     Returns:
         The recorder holding the curve.
@@ -222,7 +237,14 @@ def run_jahs(
     if (budget is None) == (cost_budget is None):
         raise ValueError("give exactly one of budget (evaluations) and cost_budget")
     kwargs = dict(study_kwargs or {"searcher": optimizer})
-    study = create_study(problem.space(), directions=list(problem.directions), seed=seed, **kwargs)
+    prior = kwargs.pop("prior", None)
+    if prior is None:
+        space = problem.space()
+    else:
+        from benchmarks.priors.make_priors import problem_prior_space
+
+        space = problem_prior_space(problem.name, prior)
+    study = create_study(space, directions=list(problem.directions), seed=seed, **kwargs)
     recorder = CurveRecorder(problem, optimizer, seed)
     while not _done(recorder, budget, cost_budget):
         start = time.perf_counter()
@@ -350,6 +372,9 @@ def plan(
                 for pat in peer.get("problems", ["*"])
             ):
                 print(f"skip {optimizer} on {problem.name}: not in the peer's problem list")
+                continue
+            if "prior" in kwargs and not problem.name.startswith(PRIOR_FAMILIES):
+                print(f"skip {optimizer} on {problem.name}: no prior is built for it")
                 continue
             if "scheduler" in kwargs and problem.fidelity is None:
                 print(f"skip {optimizer} on {problem.name}: it needs a multi-fidelity problem")

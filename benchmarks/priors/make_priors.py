@@ -129,6 +129,23 @@ def lcbench_prior_space(task: str, kind: Kind, confidence: str = "medium") -> Se
     )
 
 
+def problem_prior_space(problem: str, kind: Kind) -> SearchSpace:
+    """The prior space of a harness problem: ``nb201/<dataset>`` or ``lcbench/<task>``.
+
+    NB201 gets the same cell prior on every dataset (counted on CIFAR-10); LCBench the prior of
+    the task's reference configuration.
+
+    Raises:
+        ValueError: No prior is built for ``problem``'s family.
+    """
+    family, _, name = problem.partition("/")
+    if family == "nb201":
+        return nb201_prior_space(kind)
+    if family == "lcbench":
+        return lcbench_prior_space(name, kind)
+    raise ValueError(f"no prior for problem {problem!r}; only nb201/<dataset> and lcbench/<task>")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Write every prior space as JSON into ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

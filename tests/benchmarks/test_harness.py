@@ -55,6 +55,26 @@ def test_multi_fidelity_budget_is_cost_and_schedulers_skip_single_fidelity(tmp_p
     assert set(df["fidelity"]) <= {12.0, 200.0} and 12.0 in set(df["fidelity"])
 
 
+def test_prior_optimizers_sample_from_the_problem_prior(tmp_path):
+    kwargs, peer = run.resolve_optimizer("re-prior-bad")
+    assert peer is None and kwargs["prior"] == "misleading"
+    assert kwargs["searcher_options"] == {"use_prior": True}
+    problems = ["nb201/cifar10", "nb201-mf/cifar10", "lcbench/3945"]
+    tasks = run.plan(problems, ["random-prior-good", "random-prior-bad"], [0], 30, tmp_path)
+    assert {(t.problem, t.optimizer) for t in tasks} == {
+        (p, o)
+        for p in ("nb201/cifar10", "lcbench/3945")
+        for o in ("random-prior-good", "random-prior-bad")
+    }
+    for task in tasks:
+        assert run.run_task(task)[2] is None
+    counts = {}
+    for kind in ("good", "bad"):
+        df = _read(tmp_path, "nb201/cifar10", f"random-prior-{kind}", 0)
+        counts[kind] = df["config"].str.count("nor_conv_3x3").sum()
+    assert counts["good"] > 2 * counts["bad"]  # the good prior favours 3x3 convolutions
+
+
 def test_report_tables_and_plots(tmp_path):
     runs = tmp_path / "runs"
     for problem in ("nb201/cifar100", "nb201-mo/cifar10"):

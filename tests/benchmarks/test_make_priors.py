@@ -12,6 +12,7 @@ from benchmarks.priors.make_priors import (
     main,
     nb201_op_prior,
     nb201_prior_space,
+    problem_prior_space,
 )
 from benchmarks.problems.nb201 import load_table
 from jahs_bo.spaces import SearchSpace
@@ -45,6 +46,10 @@ def test_lcbench_priors_centre_on_the_reference_or_its_mirror(tmp_path):
     assert SearchSpace.from_json(bad.to_json()) == bad
     with pytest.raises(KeyError):
         lcbench_prior_space("no-such-task", "good")
+    assert problem_prior_space(f"lcbench/{task}", "misleading") == bad
+    assert problem_prior_space("nb201/cifar100", "good") == nb201_prior_space("good")
+    with pytest.raises(ValueError, match="no prior"):
+        problem_prior_space("nb201-mo/cifar10", "good")
     main(["--out", str(tmp_path)])
     assert (tmp_path / "nb201-good.json").exists()
     assert (tmp_path / f"lcbench-{task}-misleading.json").exists()
