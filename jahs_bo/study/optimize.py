@@ -281,6 +281,33 @@ class _Loop:
 
     def finish(self, trial: Trial, outcome: Outcome) -> Trial:
         """Tell ``outcome``; show a failure; raise the objective's exception if not caught."""
+        done = self._store(trial, outcome)
+        if done.state is TrialState.FAILED and not outcome.lost:
+            self.failures.show(done, done.error or "")
+        if self.progress is not None:
+            self.progress.trial_finished(self.study, done)
+        for callback in self.callbacks:
+            callback(self.study, done)
+        exc = outcome.exception
+        if isinstance(exc, BaseException) and not isinstance(exc, self.catch):
+            raise exc
+        return done
+
+    def finish_all(self, results: Sequence[tuple[Trial, Outcome]]) -> None:
+        """:meth:`finish` each result; if one raises (a callback, Ctrl-C, an uncaught objective
+        exception), the results after it are still told before the exception goes on: the
+        executor has handed them over and holds them no more."""
+        for i, (trial, outcome) in enumerate(results):
+            try:
+                self.finish(trial, outcome)
+            except BaseException:
+                for rest, later in results[i + 1 :]:
+                    with contextlib.suppress(TrialStateError, StorageError):
+                        self._store(rest, later)
+                raise
+
+    def _store(self, trial: Trial, outcome: Outcome) -> Trial:
+        """Write ``outcome`` to the storage (values checked) and return the finished trial."""
         state, values, error = outcome.state, None, outcome.error
         if state is TrialState.COMPLETE:
             checked = self._values(outcome.values)
@@ -292,19 +319,9 @@ class _Loop:
             last = outcome.last_report
             values = (last[1],) if last and len(self.study.directions) == 1 else None
         attrs = {LOST: outcome.lost} if outcome.lost else None
-        done = self.study.storage.finish_trial(
+        return self.study.storage.finish_trial(
             trial.trial_id, state, values, error, system_attrs=attrs
         )
-        if state is TrialState.FAILED and not outcome.lost:
-            self.failures.show(done, error or "")
-        if self.progress is not None:
-            self.progress.trial_finished(self.study, done)
-        for callback in self.callbacks:
-            callback(self.study, done)
-        exc = outcome.exception
-        if isinstance(exc, BaseException) and not isinstance(exc, self.catch):
-            raise exc
-        return done
 
     def lose(self, trials: Sequence[Trial], why: str) -> None:
         """Record running ``trials`` (and one being submitted) as lost (re-run by the next ask)."""
@@ -338,9 +355,10 @@ class _Loop:
                     running = runner.running()
                 if not running:
                     return
-                for trial, outcome in runner.poll(0.5):
+                results = runner.poll(0.5)
+                for trial, _ in results:
                     hb.discard(trial.trial_id)
-                    self.finish(trial, outcome)
+                self.finish_all(results)
                 if self.progress is not None:
                     self.progress.tick(self.study, running=len(runner.running()))
 
