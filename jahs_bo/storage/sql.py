@@ -29,7 +29,6 @@ cache off (every call reads everything).
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import math
 import os
@@ -38,7 +37,6 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,9 +49,9 @@ from jahs_bo.exceptions import (
     TrialNotFoundError,
 )
 from jahs_bo.storage import _json, _rows
+from jahs_bo.storage._cache import StudyCache
 from jahs_bo.storage.base import (
     HEARTBEAT,
-    LOST,
     Storage,
     StudyInfo,
     TrialNumberTakenError,
@@ -126,32 +124,6 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-@dataclass
-class _StudyCache:
-    """The trials of one study seen so far: numbers ``0..len(trials)-1``."""
-
-    trials: list[Trial] = field(default_factory=list)
-    unfinished: set[int] = field(default_factory=set)  # numbers re-read by every refresh
-    finished: list[Trial] = field(default_factory=list)  # in number order, kept as rows change
-    finished_numbers: list[int] = field(default_factory=list)  # their numbers, for bisect
-    lost: set[int] = field(default_factory=set)  # numbers of trials marked lost
-
-    def place(self, trial: Trial) -> None:
-        """Keep ``finished`` and ``lost`` up to date with a trial just (re-)read."""
-        number = trial.number
-        if trial.state.is_finished:
-            i = bisect.bisect_left(self.finished_numbers, number)
-            if i < len(self.finished_numbers) and self.finished_numbers[i] == number:
-                self.finished[i] = trial
-            else:
-                self.finished_numbers.insert(i, number)
-                self.finished.insert(i, trial)
-        if trial.system_attrs.get(LOST):
-            self.lost.add(number)
-        else:
-            self.lost.discard(number)
-
-
 class SQLStorage(Storage, ABC):
     """Studies in a SQL database; subclasses supply the dialect (see the module docstring).
 
@@ -180,7 +152,7 @@ class SQLStorage(Storage, ABC):
         self._conn_: Any = None
         self._lock = threading.RLock()
         self._orphans: list[Any] = []
-        self._caches: dict[int, _StudyCache] = {}
+        self._caches: dict[int, StudyCache] = {}
 
     # ------------------------------------------------------------------------ dialect
     @property
@@ -593,15 +565,8 @@ class SQLStorage(Storage, ABC):
         if not self.cache:
             return super().get_trial_views(study_id)
         with self._lock:
-            trials = self._refresh(study_id)
-            cache = self._caches[study_id]
-            running = [trials[n] for n in sorted(cache.unfinished) if n < len(trials)]
-            return TrialViews(
-                list(trials),
-                list(cache.finished),
-                [t for t in running if not t.state.is_finished],
-                bool(cache.lost),
-            )
+            self._refresh(study_id)
+            return self._caches[study_id].views()
 
     def count_trials(self, study_id: int) -> int:
         with self._read() as conn:
@@ -630,7 +595,7 @@ class SQLStorage(Storage, ABC):
             with self._read() as conn:
                 if cache is None:
                     self._check_study(conn, study_id)
-                    cache = self._caches.setdefault(study_id, _StudyCache())
+                    cache = self._caches.setdefault(study_id, StudyCache())
                 where = "t.study_id = ? AND (t.number >= ?"
                 args: list[Any] = [study_id, len(cache.trials)]
                 if cache.unfinished:
@@ -644,18 +609,8 @@ class SQLStorage(Storage, ABC):
                 ).fetchall()
                 reports = self._reports(conn, where, args) if rows else {}
             for row in rows:
-                trial = self._trial_from_row(row, reports.get(row[0], []))
-                if trial.number < len(cache.trials):
-                    cache.trials[trial.number] = trial
-                elif trial.number == len(cache.trials):
-                    cache.trials.append(trial)
-                else:
+                if not cache.place(self._trial_from_row(row, reports.get(row[0], []))):
                     break  # a gap (never expected): read from there again next time
-                cache.place(trial)
-                if trial.state.is_finished:
-                    cache.unfinished.discard(trial.number)
-                else:
-                    cache.unfinished.add(trial.number)
             return cache.trials
 
     def _reports(
