@@ -68,8 +68,36 @@ class IntermediateReport:
     value: float
 
 
+class FinishedTrials(list):  # list[Trial]
+    """A study's finished trials in number order, as :meth:`Study.ask
+    <jahs_bo.study.Study.ask>` hands them to its scheduler and searcher.
+
+    Two things every ask needs are known already and travel with the list, so that an ask costs
+    what changed and not the size of the study: :func:`finished_trials` passes it on without
+    filtering it again, and ``seen`` holds the keys (:meth:`SearchSpace.trial_key
+    <jahs_bo.spaces.SearchSpace.trial_key>`) of every trial of the study (finished, running
+    and lost), which the study keeps up to date as trials arrive. ``seen`` is shared with the
+    study: read it, never change it.
+
+    Args:
+        trials: Finished trials, in number order.
+        seen: The study's trial keys, or ``None`` when unknown (searchers then key ``trials``).
+    """
+
+    __slots__ = ("seen",)
+
+    def __init__(self, trials: Iterable[Trial] = (), seen: set[str] | None = None) -> None:
+        super().__init__(trials)
+        self.seen = seen
+
+
 def finished_trials(trials: Iterable[Trial]) -> list[Trial]:
-    """The finished trials of ``trials``, in order (a C-level filter: it runs in every ask)."""
+    """The finished trials of ``trials``, in order (a C-level filter: it runs in every ask).
+
+    :class:`FinishedTrials` holds finished trials only; it is copied, with its ``seen``, not
+    filtered."""
+    if type(trials) is FinishedTrials:
+        return FinishedTrials(trials, trials.seen)
     return list(filter(_IS_FINISHED, trials))
 
 

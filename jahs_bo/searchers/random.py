@@ -9,7 +9,7 @@ import numpy as np
 
 from jahs_bo.exceptions import InputError
 from jahs_bo.searchers.base import Searcher, register_searcher
-from jahs_bo.types import Config, Direction, Trial
+from jahs_bo.types import Config, Direction, FinishedTrials, Trial
 
 if TYPE_CHECKING:
     from jahs_bo.multiobjective import OutcomeConstraint
@@ -17,7 +17,16 @@ if TYPE_CHECKING:
 
 
 def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
-    """Keys of every configuration in ``groups`` (finished and pending trials)."""
+    """Keys of every configuration in ``groups`` (finished and pending trials); read-only.
+
+    When the first group is a study's :class:`~jahs_bo.types.FinishedTrials` with its ``seen``
+    keys, that set (the study's own, kept as trials arrive) is returned without keying the
+    study again, joined with the keys of the other groups' trials the study does not hold yet.
+    """
+    if groups and type(groups[0]) is FinishedTrials and groups[0].seen is not None:
+        seen = groups[0].seen
+        extra = {k for g in groups[1:] for k in searcher.space.trial_keys(g) if k not in seen}
+        return seen | extra if extra else seen
     keys: set[str] = set()
     for g in groups:
         keys.update(searcher.space.trial_keys(g))  # C-level: it runs over every trial in every ask

@@ -13,7 +13,8 @@ A study asks a trial on behalf of one process, its *owner*: :meth:`Study.ask
 (``system_attrs["heartbeat"]``, seconds since the epoch) that starts at creation and is refreshed
 by :meth:`Storage.record_heartbeat` (``Study.optimize`` does so from a background thread,
 ``Study.report`` and ``Study.heartbeat`` do so too). :meth:`Storage.fail_stale_trials`, which
-``load_study`` and every ``ask`` call, marks a RUNNING trial FAILED with the error
+``load_study`` calls (every ``ask`` applies the same rule, :meth:`Storage.fail_dead_trials`, to
+the running trials it reads), marks a RUNNING trial FAILED with the error
 ``"worker died (pid N on host H) before telling a result"`` when
 
 * its owner runs on this host and the process is gone (``os.kill(pid, 0)`` raises
@@ -342,6 +343,15 @@ class Storage(ABC):
     def get_trial_study_id(self, trial_id: int) -> int:
         """The id of the study a trial belongs to (raises ``TrialNotFoundError``)."""
 
+    def get_trial_origin(self, trial_id: int) -> tuple[int, int, Config]:
+        """``(study id, number, configuration)`` of a trial: what ``Study.tell`` checks a
+        :class:`~jahs_bo.types.Trial` against (raises ``TrialNotFoundError``).
+
+        SQL storages answer it in one read of three columns."""
+        study_id = self.get_trial_study_id(trial_id)
+        trial = self.get_trial(trial_id)
+        return study_id, trial.number, trial.config
+
     @abstractmethod
     def get_trials(
         self,
@@ -401,9 +411,21 @@ class Storage(ABC):
         Returns:
             The trials this call marked FAILED.
         """
+        running = self.get_trials(study_id, states=(TrialState.RUNNING,), deepcopy=False)
+        return self.fail_dead_trials(running, grace_period)
+
+    def fail_dead_trials(
+        self, running: Iterable[Trial], grace_period: float | None = 600.0
+    ) -> list[Trial]:
+        """Mark those of ``running`` (a study's RUNNING trials, as just read) whose worker is
+        dead FAILED, by the rule of :meth:`fail_stale_trials`; returns the trials it marked.
+
+        :meth:`Study.ask <jahs_bo.study.Study.ask>` passes the running trials of the views it
+        reads anyway, so checking for dead workers costs no read of its own.
+        """
         now = time.time()
         failed: list[Trial] = []
-        for trial in self.get_trials(study_id, states=(TrialState.RUNNING,), deepcopy=False):
+        for trial in running:
             reason = dead_worker_reason(trial, grace_period, now)
             if reason is None:
                 continue

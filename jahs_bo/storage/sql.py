@@ -433,15 +433,19 @@ class SQLStorage(Storage, ABC):
                     ).fetchone()
                 ):
                     raise TrialNotFoundError(f"parent trial id {parent_id!r} does not exist")
+                start, beat = _now_iso(), time.time()
                 (trial_id,) = self._x(
                     conn,
                     "INSERT INTO trials (study_id, number, state, config, fidelity, parent_id, "
                     "user_attrs, system_attrs, datetime_start, heartbeat) "
                     "VALUES (?, ?, ?, ?, ?, ?, '{}', ?, ?, ?) RETURNING trial_id",
                     (study_id, next_number, TrialState.RUNNING.value, config_text, fidelity_text,
-                     parent_id, system_text, _now_iso(), time.time()),
+                     parent_id, system_text, start, beat),
                 ).fetchone()  # fmt: skip
-                return self._trial(conn, int(trial_id))
+                # the row as written, decoded as a read would (no read back)
+                row = (trial_id, next_number, TrialState.RUNNING.value, config_text,
+                       fidelity_text, None, parent_id, "{}", system_text, None, start, None, beat)  # fmt: skip
+                return self._trial_from_row(row, [])
         except StorageError as exc:
             if isinstance(exc.__context__, self._UNIQUE_ERRORS):  # backstop of the lock
                 raise TrialNumberTakenError(
@@ -461,18 +465,24 @@ class SQLStorage(Storage, ABC):
         state = TrialState(state)
         vals = None if values is None else tuple(float(v) for v in values)
         with self._write() as conn:
-            trial = self._trial(conn, trial_id, lock=True)
+            row, reports = self._trial_row(conn, trial_id, lock=True)
+            trial = self._trial_from_row(row, reports)
             check_finish(trial, state, vals, error)
             attrs = {**trial.system_attrs, **dict(system_attrs or {})}
             attrs.pop(HEARTBEAT, None)  # a column of its own
+            values_text = None if vals is None else _json.dumps(list(vals), "values")
+            attrs_text = _json.dumps(attrs, "system attributes")
+            complete = _now_iso()
             self._x(
                 conn,
                 "UPDATE trials SET state = ?, objective_values = ?, error = ?, "
                 "datetime_complete = ?, system_attrs = ? WHERE trial_id = ?",
-                (state.value, None if vals is None else _json.dumps(list(vals), "values"),
-                 error, _now_iso(), _json.dumps(attrs, "system attributes"), trial_id),
-            )  # fmt: skip
-            return self._trial(conn, trial_id)
+                (state.value, values_text, error, complete, attrs_text, trial_id),
+            )
+            # the updated row, decoded as a read would (no read back); columns: _TRIAL_COLUMNS
+            new = (*row[:2], state.value, *row[3:5], values_text, *row[6:8], attrs_text, error,
+                   row[10], complete, row[12])  # fmt: skip
+            return self._trial_from_row(new, reports)
 
     def report(self, trial_id: int, step: int, value: float) -> None:
         value = float(value)
@@ -541,6 +551,20 @@ class SQLStorage(Storage, ABC):
             if row is None:
                 raise self._not_found(conn, trial_id)
         return int(row[0])
+
+    def get_trial_origin(self, trial_id: int) -> tuple[int, int, Config]:
+        with self._read() as conn:
+            row = self._x(
+                conn, "SELECT study_id, number, config FROM trials WHERE trial_id = ?", (trial_id,)
+            ).fetchone()
+            if row is None:
+                raise self._not_found(conn, trial_id)
+        where = f"table trials, row trial_id={trial_id}"
+        return (
+            int(row[0]),
+            int(row[1]),
+            _rows.json_object(row[2], self._label, where, "config"),
+        )
 
     def get_trials(
         self,
@@ -633,6 +657,12 @@ class SQLStorage(Storage, ABC):
             raise StudyNotFoundError(f"no study with id {study_id!r} in {self.where}")
 
     def _trial(self, conn: Any, trial_id: int, lock: bool = False) -> Trial:
+        return self._trial_from_row(*self._trial_row(conn, trial_id, lock))
+
+    def _trial_row(
+        self, conn: Any, trial_id: int, lock: bool = False
+    ) -> tuple[tuple[Any, ...], list[IntermediateReport]]:
+        """The trial's raw row (``_TRIAL_COLUMNS``) and its decoded reports."""
         row = self._x(
             conn,
             f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE trial_id = ?"
@@ -649,7 +679,7 @@ class SQLStorage(Storage, ABC):
                 (trial_id,),
             )
         ]
-        return self._trial_from_row(row, reports)
+        return tuple(row), reports
 
     def _not_found(self, conn: Any, trial_id: Any) -> TrialNotFoundError:
         (n,) = self._x(conn, "SELECT COUNT(*) FROM trials").fetchone()

@@ -50,6 +50,7 @@ from jahs_bo.types import (
     Config,
     Direction,
     FidelityValues,
+    FinishedTrials,
     Trial,
     TrialState,
     check_values,
@@ -147,6 +148,10 @@ class Study:
         self.searcher = searcher
         self.grace_period = grace_period
         self._stop = False
+        # Keys of trials 0.._n_keyed-1 (configurations never change, numbers are gap-free), so
+        # each ask keys only the trials that arrived since the last one.
+        self._seen: set[str] = set()
+        self._n_keyed = 0
         names = info.system_attrs.get(_OBJECTIVE_NAMES)
         self._objective_names: tuple[str, ...] | None = tuple(names) if names else None
         self._constraints = tuple(
@@ -253,16 +258,20 @@ class Study:
             config = self.space.validate(config)
         if fidelity is not None:
             fidelity = self.space.validate_fidelity(fidelity)
-        self._storage.fail_stale_trials(self.study_id, self.grace_period)
         for _ in range(_MAX_ASK_RETRIES):
             views = self._storage.get_trial_views(self.study_id)  # costs what changed
+            if self._storage.fail_dead_trials(views.running, self.grace_period):
+                views = self._storage.get_trial_views(self.study_id)  # with those marked lost
             trials = views.trials
             number = len(trials)  # numbers are gap-free: the next one is the count
             plan = None
             if views.has_lost and config is None and fidelity is None:
                 plan = self._rerun(trials)
             if plan is None:
-                finished, pending = views.finished, views.running
+                finished, pending = (
+                    FinishedTrials(views.finished, self._keys(trials)),
+                    views.running,
+                )
                 if views.has_lost:
                     visible = [t for t in trials if not is_lost(t)]
                     finished = finished_trials(visible)
@@ -285,6 +294,16 @@ class Study:
             f"could not create a trial in study {self.study_name!r} after {_MAX_ASK_RETRIES} "
             "attempts: other processes keep taking the next number; retry"
         )
+
+    def _keys(self, trials: list[Trial]) -> set[str]:
+        """The keys of every trial of the study (``trials``: all of them, in number order),
+        keying only those that arrived since the last call."""
+        if len(trials) < self._n_keyed:  # not this study's trials: start over
+            self._seen, self._n_keyed = set(), 0
+        if len(trials) > self._n_keyed:
+            self._seen.update(self.space.trial_keys(trials[self._n_keyed :]))
+            self._n_keyed = len(trials)
+        return self._seen
 
     def _plan(
         self,
@@ -445,18 +464,17 @@ class Study:
                 f"trial id {trial_id} is not a trial of study {self.study_name!r}; pass the "
                 "Trial that ask() returned"
             )
-        if self._storage.get_trial_study_id(trial_id) != self.study_id:
+        study_id, number, config = self._storage.get_trial_origin(trial_id)
+        if study_id != self.study_id:
             raise TrialNotFoundError(
                 f"trial id {trial_id} belongs to another study than {self.study_name!r}"
             )
-        if isinstance(trial, Trial):
-            stored = self._storage.get_trial(trial_id)
-            if stored.number != trial.number or stored.config != trial.config:
-                raise TrialNotFoundError(
-                    f"trial {trial.number} (id {trial_id}) was not asked from study "
-                    f"{self.study_name!r} in {self._storage!r} (another study or file has a "
-                    "trial with that id); tell each study the trials its own ask() returned"
-                )
+        if isinstance(trial, Trial) and (number != trial.number or config != trial.config):
+            raise TrialNotFoundError(
+                f"trial {trial.number} (id {trial_id}) was not asked from study "
+                f"{self.study_name!r} in {self._storage!r} (another study or file has a "
+                "trial with that id); tell each study the trials its own ask() returned"
+            )
         return trial_id
 
     def report(self, trial: Trial | int, step: int, value: float) -> None:
