@@ -103,3 +103,63 @@ def test_grammar_kernel_bench_runs_on_a_small_table(tmp_path):
         assert weights[(name, 6)].shape == (1, n_levels)
         assert weights[(name, 6)].sum() == pytest.approx(1.0)
     assert "| hierarchical |" in render(scores, weights, n_levels, 10, 1, "# t")
+
+
+def test_random_search_expectation_equals_enumeration():
+    import itertools
+
+    from benchmarks.problems.digits_nas.target import random_search_expectation
+
+    values = np.array([71.2, 10.0, 88.4, 64.0, 90.8, 77.0, 80.6])
+    for k in range(1, len(values) + 1):
+        brute = np.mean([max(c) for c in itertools.combinations(values, k)])
+        assert random_search_expectation(values, k) == pytest.approx(brute, rel=1e-12)
+    with pytest.raises(ValueError, match="k must be"):
+        random_search_expectation(values, 8)
+
+
+def test_import_fills_the_cache_from_the_table_and_target_reads_finals(tmp_path):
+    """A committed table row becomes a cache hit; a run's final architecture is its incumbent."""
+    import json
+
+    import pandas as pd
+
+    from benchmarks.problems.digits_nas.generate import main as generate
+    from benchmarks.problems.digits_nas.target import final_architectures
+
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|none~1|nor_conv_1x1~2|"
+    table = tmp_path / "t.csv.xz"
+    pd.DataFrame(
+        [
+            {
+                "space": "nb201",
+                "protocol": "b16",
+                "seed": 0,
+                "val_acc": 81.0,
+                "test_acc": 80.0,
+                "seconds": 1.0,
+                "params": 0.03,
+                "arch": arch,
+            }
+        ]
+    ).to_csv(table, index=False)
+    cache = tmp_path / "c.jsonl"
+    generate(["import", "--table", str(table), "--cache", str(cache)])
+    generate(["import", "--table", str(table), "--cache", str(cache)])  # idempotent
+    rows = list(TrainCache(cache))
+    assert len(rows) == 1 and rows[0]["val_acc"] == 81.0
+    assert TrainCache(cache).get("nb201", arch, PROTOCOLS["b16"], 0) is not None
+
+    curves = pd.DataFrame(
+        {
+            "problem": "digits-nas/nb201",
+            "optimizer": "gp",
+            "seed": 0,
+            "eval": [1, 2, 3],
+            "value": [70.0, 81.0, 75.0],
+            "config": [json.dumps({"arch": a}) for a in ("x", arch, "y")],
+        }
+    )
+    finals = final_architectures(curves, budget=3)
+    assert finals.loc[0, "arch"] == arch and finals.loc[0, "val_acc"] == 81.0
+    assert final_architectures(curves, budget=4).empty  # runs shorter than the budget are left out

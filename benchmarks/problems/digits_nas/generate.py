@@ -4,6 +4,10 @@
         --n-archs 150 --seeds 0 [--arch-seed 0] [--cache PATH]
     python -m benchmarks.problems.digits_nas.generate table --protocol b16 [--out FILE.csv.xz]
     python -m benchmarks.problems.digits_nas.generate summary [--first 16]
+    python -m benchmarks.problems.digits_nas.generate import [--table FILE.csv.xz]
+
+``import`` fills the (git-ignored) cache from the committed table, so a fresh clone looks up every
+run the table holds instead of training it again.
 
 Architectures are ``space.sample(numpy.random.default_rng(arch_seed))`` in order, so the first
 ``k`` of a longer run are the ``k`` of a shorter one and reruns only train what is missing. Runs go
@@ -82,6 +86,21 @@ def cmd_table(args: argparse.Namespace) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False, compression={"method": "xz", "preset": 9})
     print(f"wrote {len(frame)} runs to {args.out}")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    """Put every run of the committed table that the cache lacks into the cache."""
+    import pandas as pd
+
+    cache = TrainCache(args.cache)
+    frame = pd.read_csv(args.table)
+    added = 0
+    for row in frame.to_dict("records"):
+        protocol = PROTOCOLS[str(row["protocol"])]
+        if cache.get(row["space"], row["arch"], protocol, int(row["seed"])) is None:
+            cache.put(row["space"], row["arch"], protocol, int(row["seed"]), row)
+            added += 1
+    print(f"{added} of {len(frame)} table runs added to {args.cache}")
 
 
 def summarize(rows: list[dict], archs: list[str] | None = None) -> dict[str, float]:
@@ -174,8 +193,17 @@ def main(argv: list[str] | None = None) -> None:
     p_sum.add_argument("--cache", default=str(DEFAULT_CACHE))
     p_sum.add_argument("--first", type=int, default=0, help="only the first N sampled archs")
     p_sum.add_argument("--arch-seed", type=int, default=0)
+    p_imp = sub.add_parser("import", help="fill the cache from the committed table")
+    p_imp.add_argument("--cache", default=str(DEFAULT_CACHE))
+    p_imp.add_argument("--table", default=str(DEFAULT_TABLE))
     args = parser.parse_args(argv)
-    {"train": cmd_train, "table": cmd_table, "summary": cmd_summary}[args.command](args)
+    commands = {
+        "train": cmd_train,
+        "table": cmd_table,
+        "summary": cmd_summary,
+        "import": cmd_import,
+    }
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
