@@ -12,6 +12,7 @@ import math
 import numbers
 import operator
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,8 @@ class FinishedTrials(list):  # list[Trial]
     what changed and not the size of the study: :func:`finished_trials` passes it on without
     filtering it again, and ``seen`` holds the keys (:meth:`SearchSpace.trial_key
     <jahs_bo.spaces.SearchSpace.trial_key>`) of every trial of the study (finished, running
-    and lost), which the study keeps up to date as trials arrive. ``seen`` is shared with the
-    study: read it, never change it.
+    and lost), which the study keeps up to date as trials arrive: a read-only view of the
+    study's own keys.
 
     Args:
         trials: Finished trials, in number order.
@@ -86,7 +87,7 @@ class FinishedTrials(list):  # list[Trial]
 
     __slots__ = ("seen",)
 
-    def __init__(self, trials: Iterable[Trial] = (), seen: set[str] | None = None) -> None:
+    def __init__(self, trials: Iterable[Trial] = (), seen: AbstractSet[str] | None = None) -> None:
         super().__init__(trials)
         self.seen = seen
 

@@ -28,6 +28,7 @@ All state is rebuilt from the trials at every call, so a resumed study continues
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -149,7 +150,7 @@ class BananasSearcher(Searcher):
         return parego_scalarize(losses, sample_simplex_weights(losses.shape[1], rng))
 
     def _candidates(
-        self, parents: list[Config], seen: set[str], rng: np.random.Generator
+        self, parents: list[Config], seen: AbstractSet[str], rng: np.random.Generator
     ) -> list[Config]:
         """Unseen, distinct neighbours of ``parents`` and random samples."""
         out: dict[str, Config] = {}

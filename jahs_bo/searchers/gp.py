@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -382,7 +383,7 @@ class GPSearcher(Searcher):
         return model
 
     def _fallback(
-        self, done: list[Trial], y: Tensor, seen: set[str], rng: np.random.Generator
+        self, done: list[Trial], y: Tensor, seen: AbstractSet[str], rng: np.random.Generator
     ) -> Config:
         best = done[int(torch.argmax(y))].config
         for _ in range(20):
@@ -431,7 +432,7 @@ class GPSearcher(Searcher):
         losses: np.ndarray,
         data: _Rows,
         pending: Sequence[Trial],
-        seen: set[str],
+        seen: AbstractSet[str],
         rng: np.random.Generator,
     ) -> Config:
         """One objective, or several scalarized by ParEGO; constrained log-EI with constraints."""
@@ -488,7 +489,7 @@ class GPSearcher(Searcher):
         losses: np.ndarray,
         data: _Rows,
         pending: Sequence[Trial],
-        seen: set[str],
+        seen: AbstractSet[str],
         rng: np.random.Generator,
     ) -> Config:
         """Several objectives: qLogNEHVI over one model per objective (and per constraint)."""
@@ -547,7 +548,7 @@ class GPSearcher(Searcher):
         data: _Rows,
         running: _Rows,
         order: np.ndarray,
-        seen: set[str],
+        seen: AbstractSet[str],
         rng: np.random.Generator,
     ) -> Config:
         """Optimize the acquisition (Thompson sampling when ``acqf`` is ``None``); decode."""

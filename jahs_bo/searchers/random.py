@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from jahs_bo.spaces.space import SearchSpace
 
 
-def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
+def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> AbstractSet[str]:
     """Keys of every configuration in ``groups`` (finished and pending trials); read-only.
 
     When the first group is a study's :class:`~jahs_bo.types.FinishedTrials` with its ``seen``
@@ -26,7 +27,7 @@ def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
     if groups and type(groups[0]) is FinishedTrials and groups[0].seen is not None:
         seen = groups[0].seen
         extra = {k for g in groups[1:] for k in searcher.space.trial_keys(g) if k not in seen}
-        return seen | extra if extra else seen
+        return set(seen) | extra if extra else seen
     keys: set[str] = set()
     for g in groups:
         keys.update(searcher.space.trial_keys(g))  # C-level: it runs over every trial in every ask
@@ -35,7 +36,7 @@ def seen_keys(searcher: Searcher, *groups: Sequence[Trial]) -> set[str]:
 
 def fresh_sample(
     searcher: Searcher,
-    seen: set[str],
+    seen: AbstractSet[str],
     rng: np.random.Generator,
     tries: int = 50,
     prior: bool = False,

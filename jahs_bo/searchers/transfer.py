@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -311,7 +312,7 @@ class TransferSearcher(GPSearcher):
                         continue  # written by another version of the space: not a candidate
         return self._anchors
 
-    def zero_shot(self, seen: set[str], rng: np.random.Generator) -> Config:
+    def zero_shot(self, seen: AbstractSet[str], rng: np.random.Generator) -> Config:
         """The meta-model's best unseen configuration (highest prior mean).
 
         The candidates are the sources' best configurations (:meth:`anchors`) and

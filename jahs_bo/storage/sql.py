@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 import os
 import threading
 import time
@@ -405,6 +406,8 @@ class SQLStorage(Storage, ABC):
         *,
         number: int | None = None,
     ) -> Trial:
+        if parent_id is not None:
+            parent_id = operator.index(parent_id)  # a plain int, as a read gives it back
         config_text = _json.dumps(dict(config), "config")
         fidelity_text = _json.dumps(dict(fidelity or {}), "fidelity")
         system_text = _json.dumps(dict(system_attrs or {}), "system attributes")

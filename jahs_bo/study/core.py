@@ -27,7 +27,7 @@ and no proposal overlooks an earlier trial.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -149,8 +149,10 @@ class Study:
         self.grace_period = grace_period
         self._stop = False
         # Keys of trials 0.._n_keyed-1 (configurations never change, numbers are gap-free), so
-        # each ask keys only the trials that arrived since the last one.
-        self._seen: set[str] = set()
+        # each ask keys only the trials that arrived since the last one. A dict, so that
+        # searchers get a read-only live view (``keys()``). Like the searchers' own state, this
+        # assumes one thread asks at a time (the optimize loops ask from the driver thread).
+        self._seen: dict[str, None] = {}
         self._n_keyed = 0
         names = info.system_attrs.get(_OBJECTIVE_NAMES)
         self._objective_names: tuple[str, ...] | None = tuple(names) if names else None
@@ -295,15 +297,15 @@ class Study:
             "attempts: other processes keep taking the next number; retry"
         )
 
-    def _keys(self, trials: list[Trial]) -> set[str]:
+    def _keys(self, trials: list[Trial]) -> KeysView[str]:
         """The keys of every trial of the study (``trials``: all of them, in number order),
-        keying only those that arrived since the last call."""
+        keying only those that arrived since the last call; a read-only view."""
         if len(trials) < self._n_keyed:  # not this study's trials: start over
-            self._seen, self._n_keyed = set(), 0
+            self._seen, self._n_keyed = {}, 0
         if len(trials) > self._n_keyed:
-            self._seen.update(self.space.trial_keys(trials[self._n_keyed :]))
+            self._seen.update(dict.fromkeys(self.space.trial_keys(trials[self._n_keyed :])))
             self._n_keyed = len(trials)
-        return self._seen
+        return self._seen.keys()
 
     def _plan(
         self,
