@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import ConfigSpace as CS
 
@@ -70,12 +70,21 @@ def lcbench_space() -> SearchSpace:
 
 
 def hierarchical_nb201_space(
-    max_depth: int | None = None, max_nodes: int | None = None
+    max_depth: int | None = None,
+    max_nodes: int | None = None,
+    production_prior: Mapping[str, Mapping[str, float]] | None = None,
 ) -> SearchSpace:
     """The hierarchical NB201 grammar space (Schrodi et al., NeurIPS 2023), ~10^446 derivations.
 
     The architecture (key ``"arch"``) is a derivation string of the grammar shipped in
-    ``jahs_bo/spaces/grammars/hierarchical_nb201.cfg``.
+    ``jahs_bo/spaces/grammars/hierarchical_nb201.cfg``. ``production_prior`` states an expert
+    prior over its productions (see :class:`~jahs_bo.spaces.grammar.GrammarDomain`), e.g.
+    ``{"CONV": {"conv3x3o": 4, "conv1x1o": 1, "dconv3x3o": 1}}``.
     """
-    domain = GrammarDomain(hierarchical_nb201_grammar(), max_depth=max_depth, max_nodes=max_nodes)
+    domain = GrammarDomain(
+        hierarchical_nb201_grammar(),
+        max_depth=max_depth,
+        max_nodes=max_nodes,
+        production_prior=production_prior,
+    )
     return SearchSpace(None, {"arch": domain}, name="hierarchical_nb201")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -30,6 +30,7 @@ from jahs_bo.spaces.grammar.graphs import (
     max_block_level,
 )
 from jahs_bo.spaces.grammar.operators import DerivationSampler
+from jahs_bo.spaces.grammar.prior import ProductionPrior
 from jahs_bo.spaces.grammar.text import Grammar
 
 __all__ = [
@@ -80,6 +81,12 @@ class GrammarDomain(ArchitectureDomain):
             :data:`~jahs_bo.spaces.grammar.operators.MAX_NODES`).
         prune: Graph views drop zero operations and what they disconnect (default, as
             :class:`~jahs_bo.spaces.nb201.NB201Cell`); ``False`` keeps them as nodes.
+        production_prior: Expert prior over the productions: nonterminal -> {alternative as
+            the grammar writes it: weight} (:mod:`jahs_bo.spaces.grammar.prior`), for
+            example ``{"CONV": {"conv3x3o": 4, "conv1x1o": 1, "dconv3x3o": 1}}``. Used by
+            :meth:`sample_prior` and :meth:`log_prior` (random search and RE with
+            ``use_prior``, the GP's piBO weighting, the brackets' prior mix); serialized with
+            the space.
 
     Raises:
         GrammarError: The grammar text is malformed, gives a topology the wrong arity or
@@ -96,6 +103,7 @@ class GrammarDomain(ArchitectureDomain):
         max_depth: int | None = None,
         max_nodes: int | None = None,
         prune: bool = True,
+        production_prior: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         self.grammar = grammar if isinstance(grammar, Grammar) else Grammar.from_text(grammar)
         check_topologies(self.grammar)
@@ -121,6 +129,10 @@ class GrammarDomain(ArchitectureDomain):
         # Produced trees may stand in for their parses only where strings have one tree each.
         self._keep_produced = prints_uniquely(self.grammar)
         self._composers: dict[tuple[int, str], WLComposer] = {}
+        self.prior = (
+            None if production_prior is None else ProductionPrior(self.grammar, production_prior)
+        )
+        self.has_prior = self.prior is not None
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled without the caches (they refill; a study's space travels to workers)."""
@@ -186,6 +198,17 @@ class GrammarDomain(ArchitectureDomain):
     # ------------------------------------------------------------------ domain API
     def sample(self, rng: np.random.Generator) -> str:
         return self._produced(self._sampler.sample(rng))
+
+    def sample_prior(self, rng: np.random.Generator) -> str:
+        """A derivation whose alternatives are drawn by the production prior (uniform without
+        one)."""
+        return self._produced(self._sampler.sample(rng, prior=self.prior))
+
+    def log_prior(self, value: str) -> float:
+        """Log prior of ``value`` relative to :meth:`sample` (``0`` without a prior)."""
+        if self.prior is None:
+            return 0.0
+        return self.prior.log_prior(self.parse(value))
 
     def validate(self, value: Any) -> str:
         """Canonical string of ``value`` (a string or a :class:`Derivation`).
@@ -263,13 +286,16 @@ class GrammarDomain(ArchitectureDomain):
             "max_depth": self.max_depth,
             "max_nodes": self.max_nodes,
             "prune": self.prune,
+            **({"production_prior": self.prior.to_dict()} if self.prior is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GrammarDomain:
         if not isinstance(data, dict) or data.get("kind") != cls.kind:
             raise InvalidSpaceError(f"not a grammar domain description: {data!r}")
-        unknown = set(data) - {"kind", "grammar", "max_depth", "max_nodes", "prune"}
+        unknown = set(data) - {
+            "kind", "grammar", "max_depth", "max_nodes", "prune", "production_prior"
+        }  # fmt: skip
         if unknown:
             raise InvalidSpaceError(f"unknown keys {sorted(unknown)} in grammar domain {data!r}")
         if not isinstance(data.get("grammar"), str):
@@ -279,12 +305,14 @@ class GrammarDomain(ArchitectureDomain):
             max_depth=data.get("max_depth"),
             max_nodes=data.get("max_nodes"),
             prune=data.get("prune", True),
+            production_prior=data.get("production_prior"),
         )
 
     def __repr__(self) -> str:
         return (
             f"GrammarDomain({self.grammar!r}, max_depth={self.max_depth}, "
-            f"max_nodes={self.max_nodes}, prune={self.prune})"
+            f"max_nodes={self.max_nodes}, prune={self.prune}"
+            + (f", production_prior={self.prior.to_dict()!r})" if self.prior is not None else ")")
         )
 
 

@@ -28,13 +28,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jahs_bo.exceptions import GrammarError, InvalidSpaceError
 from jahs_bo.spaces.grammar.derivation import MAX_DEPTH, Derivation, shared_subtrees
 from jahs_bo.spaces.grammar.text import Alternative, Grammar
+
+if TYPE_CHECKING:
+    from jahs_bo.spaces.grammar.prior import ProductionPrior
 
 __all__ = ["MAX_DEPTH", "MAX_NODES", "DerivationSampler"]
 
@@ -234,14 +237,22 @@ class DerivationSampler:
         return varies
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, rng: np.random.Generator, symbol: str | None = None) -> Derivation:
-        """Draw a derivation of ``symbol`` (default: the start symbol) within the limits."""
+    def sample(
+        self,
+        rng: np.random.Generator,
+        symbol: str | None = None,
+        prior: ProductionPrior | None = None,
+    ) -> Derivation:
+        """Draw a derivation of ``symbol`` (default: the start symbol) within the limits;
+        with ``prior``, alternatives are chosen by its production weights."""
         symbol = self.grammar.start if symbol is None else symbol
         whole = symbol == self.grammar.start
         rejected = 0
         for _ in range(self.max_tries):
             env: dict[str, Derivation] = {}
-            tree = self._expand(symbol, rng, self.depth_cap, self.node_cap, env, fresh=True)
+            tree = self._expand(
+                symbol, rng, self.depth_cap, self.node_cap, env, fresh=True, prior=prior
+            )
             if self.within_limits(tree):
                 if not whole or self.is_valid(tree):
                     return tree
@@ -278,11 +289,13 @@ class DerivationSampler:
         budget: int | None,
         env: dict[str, Derivation],
         fresh: bool = False,
+        prior: ProductionPrior | None = None,
     ) -> Derivation:
         """Expand ``name`` with at most ``depth`` levels and ``budget`` nodes.
 
         ``env`` holds the shared derivations chosen so far; ``fresh`` forces a new derivation of
-        ``name`` even when it is shared and already in ``env``.
+        ``name`` even when it is shared and already in ``env``; ``prior`` weights the choice
+        of alternative (uniform without it).
         """
         g = self.grammar
         if not fresh and name in env:
@@ -297,7 +310,10 @@ class DerivationSampler:
             options = feasible
         if not options:
             raise GrammarError(f"no alternative of {name} fits in depth {depth}")
-        alt, _, reserve, made = options[int(rng.integers(len(options)))]
+        pick = (
+            int(rng.integers(len(options))) if prior is None else prior.choose(name, options, rng)
+        )
+        alt, _, reserve, made = options[pick]
         if made is not None:
             if g.is_shared(name):
                 env[name] = made
@@ -314,7 +330,7 @@ class DerivationSampler:
                 continue
             reserve -= float(below[index[sym.name]])
             sub_budget = None if budget is None else int(budget - used - reserve)
-            child = self._expand(sym.name, rng, depth - 1, sub_budget, env)
+            child = self._expand(sym.name, rng, depth - 1, sub_budget, env, prior=prior)
             kids.append(child)
             used += child.n_nodes
         tree = Derivation(name, tuple(kids))
