@@ -7,7 +7,9 @@ observations. Each measured ask adds one observation, as in a real study, so war
 caches are in their steady state. The machine is shared, so a fixed numeric baseline (a
 1000 x 1000 double Cholesky on one thread) is timed in the same run and every ask time is also
 given as a ratio to it. ``--pending P`` keeps ``P`` trials running at every ask (asynchronous
-workers); ``--max-observations K`` sets the searcher's cap on modelled observations (0: none).
+workers); ``--max-observations K`` sets the searcher's cap on modelled observations (0: none);
+``--arch-store-size S`` bounds its architecture stores (a small ``S`` reaches, within a few asks,
+the regime of a long grammar search, where every ask refills slots freed by evictions).
 ``--optuna PYTHON`` also times Optuna's ``GPSampler`` on an 8-dimensional
 mixed space in that interpreter (e.g. ``benchmarks/peers/envs/optuna/bin/python``).
 
@@ -16,6 +18,8 @@ Usage::
     python -m benchmarks.bench_gp_overhead --sizes 50 200 1000 --asks 5
     python -m benchmarks.bench_gp_overhead --spaces hierarchical_nb201 --sizes 100 500 --asks 5
     python -m benchmarks.bench_gp_overhead --sizes 200 --asks 10 --pending 32
+    python -m benchmarks.bench_gp_overhead --spaces hierarchical_nb201 --sizes 100 --asks 8 \
+        --arch-store-size 1500
 """
 
 from __future__ import annotations
@@ -254,6 +258,13 @@ def main(argv: list[str] | None = None) -> None:
         help="GPSearcher max_observations (default: the searcher's; 0: no cap)",
     )
     parser.add_argument(
+        "--arch-store-size",
+        type=int,
+        default=None,
+        help="GPSearcher arch_store_size (default: the searcher's 20,000); a small one puts a "
+        "short run where a long grammar search is: every ask refills slots freed by evictions",
+    )
+    parser.add_argument(
         "--kernels", action="store_true", help="compare kernel combinations instead of timing"
     )
     args = parser.parse_args(argv)
@@ -274,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     options: dict[str, int | None] = {}
     if args.max_observations is not None:
         options["max_observations"] = args.max_observations or None
+    if args.arch_store_size is not None:
+        options["arch_store_size"] = args.arch_store_size
     print(f"pending trials: {args.pending}; GPSearcher options: {options or 'defaults'}")
     print(
         f"{'sampler':<24}{'n':>6}{'median s':>10}{'max s':>8}{'x base':>9}"

@@ -34,8 +34,8 @@ from jahs_bo.exceptions import InputError
 
 #: Feature counts up to which Gram blocks are computed from dense rows.
 _DENSE_FEATURES = 4096
-#: After an eviction the store holds at most this fraction of ``max_size`` (so that eviction,
-#: which rebuilds the sparse matrices, happens once every few suggestions, not at each).
+#: After an eviction the store holds at most this fraction of ``max_size`` (eviction sorts every
+#: entry, so it runs once every few suggestions, not at each).
 _LOW_WATER = 0.8
 
 GraphsFn = Callable[[str], Sequence[nx.DiGraph]]
@@ -71,18 +71,24 @@ class _Grow:
 class _Level:
     """Sparse unit-norm WL histograms of one graph level, one row per store slot.
 
-    Rows are appended to growing CSR buffers (``int32`` indices, as scipy would choose) and
-    :attr:`csr` is a view over them. Rows written to an existing slot (after an eviction) wait
-    in ``_changed`` until :meth:`refresh` rebuilds the buffers once.
+    Rows live in growing CSR buffers (``int32`` indices, as scipy would choose) as *physical*
+    rows, and ``phys`` maps each slot to its physical row. Writing a slot (a new one, or one
+    freed by an eviction) appends a physical row and points the slot at it, so every write
+    costs the size of its row: a long search on a grammar space, which refills freed slots
+    with hundreds of new architectures per suggestion, never rebuilds the matrix per write.
+    The rows no slot points at any more are dropped by :meth:`refresh` once they outnumber the
+    slots (one vectorized gather, amortized O(1) per write).
     """
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.n_rows = 0
         self.sqnorm = _Grow(np.float64)
+        self.phys = _Grow(np.int64)
         self.csr: sp.csr_matrix = sp.csr_matrix((0, 1))
         self.empty = np.zeros(0, dtype=bool)
-        self._changed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._dead = 0  # physical rows no slot points at
+        self._dirty = False
         self._reset_buffers()
 
     def _reset_buffers(self) -> None:
@@ -91,10 +97,13 @@ class _Level:
         self._indices = _Grow(np.int32)
         self._data = _Grow(np.float64)
 
-    def _append_row(self, cols: np.ndarray, vals: np.ndarray) -> None:
+    def _append_row(self, cols: np.ndarray, vals: np.ndarray) -> int:
+        """Append a physical row; returns its position."""
         self._indices.extend(cols)
         self._data.extend(vals)
         self._indptr.extend(np.array([self._data.n], dtype=np.int32))
+        self._dirty = True
+        return self._indptr.n - 2
 
     def _row(self, counts: Mapping[str, int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
         cols = np.fromiter(
@@ -107,40 +116,56 @@ class _Level:
     def put(self, slot: int, counts: Mapping[str, int]) -> None:
         """Set the histogram of ``slot`` (a new slot at the end, or a freed one)."""
         row, sq = self._row(counts)
-        if slot == self.n_rows:
-            self.n_rows += 1
-            self.sqnorm.extend(np.array([sq]))
-            if self._changed:
-                self._changed[slot] = row
-            else:
-                self._append_row(*row)
-        else:
-            self._changed[slot] = row
-            self.sqnorm.set(slot, sq)
+        self._point(slot, self._append_row(*row))
+        self.sqnorm.set(slot, sq)
 
     def clear(self, slot: int) -> None:
         """Drop the histogram of an evicted slot."""
-        self._changed[slot] = _EMPTY_ROW
+        self._point(slot, self._append_row(*_EMPTY_ROW))
         self.sqnorm.set(slot, 0.0)
 
+    def _point(self, slot: int, physical: int) -> None:
+        if slot == self.n_rows:
+            self.n_rows += 1
+            self.phys.extend(np.array([physical]))
+            self.sqnorm.extend(np.zeros(1))
+        else:
+            self.phys.set(slot, physical)
+            self._dead += 1
+
     def refresh(self) -> None:
-        """Bring :attr:`csr` and :attr:`empty` up to date with the rows."""
-        n, f = self.n_rows, max(len(self.vocab), 1)
-        if not self._changed and self.csr.shape == (n, f):
+        """Bring :attr:`csr` (physical rows) and :attr:`empty` (per slot) up to date."""
+        f = max(len(self.vocab), 1)
+        if not self._dirty and self.csr.shape[1] == f:
             return
-        if self._changed:
-            ptr, idx, data = self._indptr.values, self._indices.values, self._data.values
-            self._reset_buffers()
-            for i in range(n):
-                row = self._changed.get(i)
-                if row is None:
-                    row = (idx[ptr[i] : ptr[i + 1]], data[ptr[i] : ptr[i + 1]])
-                self._append_row(*row)
-            self._changed = {}
+        if self._dead > max(self.n_rows, 1024):
+            self._compact()
         self.csr = sp.csr_matrix(
-            (self._data.values, self._indices.values, self._indptr.values), shape=(n, f)
+            (self._data.values, self._indices.values, self._indptr.values),
+            shape=(self._indptr.n - 1, f),
         )
         self.empty = self.sqnorm.values == 0
+        self._dirty = False
+
+    def _compact(self) -> None:
+        """Keep only the physical rows slots point at, in slot order (one gather)."""
+        ptr = self._indptr.values.astype(np.int64)
+        phys = self.phys.values
+        starts, lengths = ptr[phys], ptr[phys + 1] - ptr[phys]
+        new_ptr = np.concatenate([[0], np.cumsum(lengths)])
+        pos = np.repeat(starts - new_ptr[:-1], lengths) + np.arange(int(new_ptr[-1]))
+        idx, data = self._indices.values[pos], self._data.values[pos]
+        self._reset_buffers()
+        self._indices.extend(idx)
+        self._data.extend(data)
+        self._indptr.extend(new_ptr[1:].astype(np.int32))
+        self.phys = _Grow(np.int64)
+        self.phys.extend(np.arange(self.n_rows))
+        self._dead = 0
+
+    def rows(self, slots: np.ndarray) -> sp.csr_matrix:
+        """The unit-norm rows of ``slots`` (``len(slots) x n_features``)."""
+        return self.csr[self.phys.values[slots]]
 
 
 class ArchitectureStore:
@@ -345,7 +370,8 @@ class ArchitectureStore:
         Columns are features in order of first appearance; see :meth:`feature_names`.
         """
         lev = self._levels[level]
-        return (sp.diags(np.sqrt(lev.sqnorm.values)) @ lev.csr).tocsr()
+        rows = lev.rows(np.arange(lev.n_rows))
+        return (sp.diags(np.sqrt(lev.sqnorm.values)) @ rows).tocsr()
 
     def feature_names(self, level: int = 0) -> list[str]:
         """Names (``"<iteration>:<label>"``) of the columns of :meth:`features`."""
@@ -382,9 +408,8 @@ class ArchitectureStore:
         """
         rows1, rows2 = self._check(rows1), self._check(rows2)
         lev = self._levels[level]
-        m = lev.csr
-        a, b = m[rows1], m[rows2]
-        if m.shape[1] <= _DENSE_FEATURES:
+        a, b = lev.rows(rows1), lev.rows(rows2)
+        if a.shape[1] <= _DENSE_FEATURES:
             # dense rows through torch's BLAS (which honours torch.set_num_threads; numpy's
             # multi-threaded BLAS is ~10x slower on a loaded 2-core machine)
             k = (torch.from_numpy(a.toarray()) @ torch.from_numpy(b.toarray()).T).numpy()
@@ -399,7 +424,6 @@ class ArchitectureStore:
         """Normalised kernel of matching pairs ``K[rows1[k], rows2[k]]``, shape ``n``."""
         rows1, rows2 = self._check(rows1), self._check(rows2)
         lev = self._levels[level]
-        m = lev.csr
-        out = np.asarray(m[rows1].multiply(m[rows2]).sum(axis=1)).ravel()
+        out = np.asarray(lev.rows(rows1).multiply(lev.rows(rows2)).sum(axis=1)).ravel()
         out[lev.empty[rows1] & lev.empty[rows2]] = 1.0
         return out

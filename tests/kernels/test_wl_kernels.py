@@ -256,6 +256,43 @@ def test_store_is_bounded_and_keeps_referenced_entries():
     assert sorted(j.tolist()) == [0, 3] and twin.representatives(j).tolist()[0] == 1
 
 
+def test_refilling_freed_slots_is_exact_and_keeps_the_matrix_bounded(monkeypatch):
+    """Many evict-and-refill rounds (what a long grammar search does): every write appends one
+    row, rows no slot points at are dropped once they outnumber the slots, and the Gram blocks
+    always equal those of a fresh store."""
+    from jahs_bo.encoding import store as store_module
+
+    compactions = []
+    original = store_module._Level._compact
+    monkeypatch.setattr(
+        store_module._Level, "_compact", lambda lev: (compactions.append(1), original(lev))
+    )
+    rng = np.random.default_rng(0)
+    letters = "abcdefgh"
+    pool = ["".join(rng.choice(list(letters), size=4)) for _ in range(3000)]
+    store = ArchitectureStore(_letters, iterations=1, max_size=200)
+    keep_values = pool[:20]
+    for r in range(30):
+        batch = pool[20 + 90 * r : 20 + 90 * (r + 1)]
+        store.add(keep_values + batch)
+        store.evict(store.add(keep_values))
+        lev = store._levels[0]
+        assert lev.csr.shape[0] <= 2 * lev.n_rows + 1024 + 200  # dead rows are compacted
+    assert 1 <= len(compactions) <= 5  # about 2,700 refills: a few gathers, not one per write
+    values = keep_values + pool[20 + 90 * 29 : 20 + 90 * 30]
+    idx = store.add(values)
+    fresh = ArchitectureStore(_letters, iterations=1)
+    j = fresh.add(values)
+    np.testing.assert_allclose(store.gram(idx, idx), fresh.gram(j, j), atol=1e-12)
+    np.testing.assert_allclose(store.pairwise(idx, idx[::-1]), fresh.pairwise(j, j[::-1]))
+
+    def counts(st, rows):  # raw WL counts by feature name (column order is first appearance)
+        m, names = st.features().toarray(), st.feature_names()
+        return [{names[c]: m[r, c] for c in np.flatnonzero(m[r])} for r in rows]
+
+    assert counts(store, idx) == counts(fresh, j)
+
+
 def test_searcher_store_stays_bounded_on_the_grammar_space():
     from jahs_bo.searchers.gp import GPSearcher
     from jahs_bo.spaces import hierarchical_nb201_space
