@@ -75,7 +75,8 @@ class FinishedTrials(list):  # list[Trial]
 
     Two things every ask needs are known already and travel with the list, so that an ask costs
     what changed and not the size of the study: :func:`finished_trials` passes it on without
-    filtering it again, and ``seen`` holds the keys (:meth:`SearchSpace.trial_key
+    filtering it again (and schedulers trust that the running trials handed over beside it,
+    read in the same snapshot, are none of these), and ``seen`` holds the keys (:meth:`SearchSpace.trial_key
     <jahs_bo.spaces.SearchSpace.trial_key>`) of every trial of the study (finished, running
     and lost), which the study keeps up to date as trials arrive: a read-only view of the
     study's own keys.

@@ -21,7 +21,7 @@ from jahs_bo.schedulers.base import (
     merge_trials,
     register_scheduler,
 )
-from jahs_bo.types import Direction, Trial, finished_trials, running_trials
+from jahs_bo.types import Direction, FinishedTrials, Trial, finished_trials, running_trials
 
 if TYPE_CHECKING:
     from jahs_bo.searchers.base import Searcher
@@ -101,7 +101,13 @@ class FIFO(Scheduler):
             running = merge_trials(running_trials(trials), running)
         running = [t for t in running if not t.state.is_finished]
         ids = {t.trial_id for t in running}
-        if ids and not ids.isdisjoint(map(_TRIAL_ID, finished)):  # a stale running copy
+        # A stale running copy of a finished trial; never in a study's own FinishedTrials and
+        # running views (one snapshot), so the pass over every finished trial is skipped there.
+        if (
+            ids
+            and type(trials) is not FinishedTrials
+            and not ids.isdisjoint(map(_TRIAL_ID, finished))
+        ):
             ids.difference_update(map(_TRIAL_ID, finished))
             running = [t for t in running if t.trial_id in ids]
         config = self.new_config(finished, running, rng, view=finished)

@@ -111,6 +111,8 @@ _TRIAL_COLUMNS = (
     "trial_id, number, state, config, fidelity, objective_values, parent_id, user_attrs, "
     "system_attrs, error, datetime_start, datetime_complete, heartbeat"
 )
+#: Position of each column of :data:`_TRIAL_COLUMNS` in a trial row.
+_TRIAL_COLUMN = {name: i for i, name in enumerate(_TRIAL_COLUMNS.split(", "))}
 _STUDY_COLUMNS = (
     "study_id, name, space_json, directions, seed, searcher_name, user_attrs, system_attrs, "
     "datetime_created"
@@ -446,9 +448,14 @@ class SQLStorage(Storage, ABC):
                      parent_id, system_text, start, beat),
                 ).fetchone()  # fmt: skip
                 # the row as written, decoded as a read would (no read back)
-                row = (trial_id, next_number, TrialState.RUNNING.value, config_text,
-                       fidelity_text, None, parent_id, "{}", system_text, None, start, None, beat)  # fmt: skip
-                return self._trial_from_row(row, [])
+                written = {
+                    "trial_id": trial_id, "number": next_number,
+                    "state": TrialState.RUNNING.value, "config": config_text,
+                    "fidelity": fidelity_text, "objective_values": None, "parent_id": parent_id,
+                    "user_attrs": "{}", "system_attrs": system_text, "error": None,
+                    "datetime_start": start, "datetime_complete": None, "heartbeat": beat,
+                }  # fmt: skip
+                return self._trial_from_row(tuple(written[c] for c in _TRIAL_COLUMN), [])
         except StorageError as exc:
             if isinstance(exc.__context__, self._UNIQUE_ERRORS):  # backstop of the lock
                 raise TrialNumberTakenError(
@@ -473,18 +480,22 @@ class SQLStorage(Storage, ABC):
             check_finish(trial, state, vals, error)
             attrs = {**trial.system_attrs, **dict(system_attrs or {})}
             attrs.pop(HEARTBEAT, None)  # a column of its own
-            values_text = None if vals is None else _json.dumps(list(vals), "values")
-            attrs_text = _json.dumps(attrs, "system attributes")
-            complete = _now_iso()
+            changed = {
+                "state": state.value,
+                "objective_values": None if vals is None else _json.dumps(list(vals), "values"),
+                "error": error,
+                "datetime_complete": _now_iso(),
+                "system_attrs": _json.dumps(attrs, "system attributes"),
+            }
             self._x(
                 conn,
-                "UPDATE trials SET state = ?, objective_values = ?, error = ?, "
-                "datetime_complete = ?, system_attrs = ? WHERE trial_id = ?",
-                (state.value, values_text, error, complete, attrs_text, trial_id),
+                f"UPDATE trials SET {', '.join(f'{c} = ?' for c in changed)} WHERE trial_id = ?",
+                (*changed.values(), trial_id),
             )
-            # the updated row, decoded as a read would (no read back); columns: _TRIAL_COLUMNS
-            new = (*row[:2], state.value, *row[3:5], values_text, *row[6:8], attrs_text, error,
-                   row[10], complete, row[12])  # fmt: skip
+            # the updated row, decoded as a read would (no read back)
+            new = list(row)
+            for column, value in changed.items():
+                new[_TRIAL_COLUMN[column]] = value
             return self._trial_from_row(new, reports)
 
     def report(self, trial_id: int, step: int, value: float) -> None:

@@ -270,14 +270,12 @@ class Study:
             if views.has_lost and config is None and fidelity is None:
                 plan = self._rerun(trials)
             if plan is None:
-                finished, pending = (
-                    FinishedTrials(views.finished, self._keys(trials)),
-                    views.running,
-                )
                 if views.has_lost:
                     visible = [t for t in trials if not is_lost(t)]
-                    finished = finished_trials(visible)
-                    pending = running_trials(visible)
+                    finished, pending = finished_trials(visible), running_trials(visible)
+                else:
+                    finished = FinishedTrials(views.finished, self._keys(trials))
+                    pending = views.running
                 plan = self._plan(number, finished, pending, config, fidelity)
             system_attrs = {**owner_attrs(), "searcher": self.searcher.name}
             system_attrs.update(plan.system_attrs)

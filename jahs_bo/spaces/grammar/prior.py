@@ -43,9 +43,10 @@ def _names(alt: Alternative) -> AltKey:
 
 
 def _parse_key(text: Any) -> AltKey:
-    """``'"Linear1" CONVBLOCK'`` -> ``("Linear1", "CONVBLOCK")`` (quotes optional)."""
-    if not isinstance(text, str) or not text.split():
-        raise ValueError
+    """``'"Linear1" CONVBLOCK'`` -> ``("Linear1", "CONVBLOCK")`` (quotes optional; ``()`` for
+    anything that is not such a text)."""
+    if not isinstance(text, str):
+        return ()
     return tuple(tok.strip('"') for tok in text.split())
 
 
@@ -74,6 +75,7 @@ class ProductionPrior:
         #: nonterminal -> distinct alternative -> how often the grammar lists it
         self._mult: dict[str, dict[AltKey, int]] = {}
         self._weights: dict[str, dict[AltKey, float]] = {}  # as stated, for to_dict
+        self._n_listed: dict[str, int] = {}  # alternatives as listed, repeats included
         for name, alts in weights.items():
             if name not in grammar.nonterminals:
                 raise InvalidSpaceError(
@@ -90,10 +92,7 @@ class ProductionPrior:
                 )
             probs = dict.fromkeys(mult, 0.0)
             for text, w in alts.items():
-                try:
-                    key = _parse_key(text)
-                except ValueError:
-                    key = ()
+                key = _parse_key(text)
                 if key not in mult:
                     raise InvalidSpaceError(
                         f"production_prior[{name!r}] names {text!r}, not an alternative of "
@@ -117,6 +116,7 @@ class ProductionPrior:
             self.probs[name] = {k: v / total for k, v in probs.items()}
             self._weights[name] = probs
             self._mult[name] = mult
+            self._n_listed[name] = len(listed)
         self._memo: dict[Derivation, float] = {}
 
     def choose(
@@ -173,8 +173,7 @@ class ProductionPrior:
         if probs is None:
             return 0.0
         key = tuple(c.symbol for c in node.children)
-        n_listed = sum(self._mult[node.symbol].values())
-        uniform = self._mult[node.symbol].get(key, 0) / n_listed
+        uniform = self._mult[node.symbol].get(key, 0) / self._n_listed[node.symbol]
         if uniform <= 0:
             return 0.0  # not an expansion of this grammar: validate() rejects such trees
         return math.log(max(probs.get(key, 0.0) / uniform, _TINY))
