@@ -1,5 +1,6 @@
 """Benchmark problems on the shipped data: NB201 (single-, multi-fidelity, multi-objective), LCBench,
-and real training on scikit-learn's digits (``digits-nas/{grammar,nb201}``, torch imported lazily).
+real training on scikit-learn's digits (``digits-nas/{grammar,nb201}``, torch imported lazily) and
+the digits multi-task table (``digits-tasks/<task>``).
 
 Torch-free and jahs_bo-free: peer runners import this package with only numpy, pandas and onnxruntime.
 ``Problem.space()`` builds the jahs-bo ``SearchSpace`` (importing jahs_bo on demand).
@@ -52,6 +53,8 @@ __all__ = [
 def _register_all() -> None:
     """Register the built-in problems (cheap: data is loaded when a problem is built)."""
     from benchmarks.problems.digits_nas.problem import make_digits_nas
+    from benchmarks.problems.digits_tasks.problem import make_digits_task
+    from benchmarks.problems.digits_tasks.tasks import TASKS
     from benchmarks.problems.lcbench import lcbench_tasks, make_lcbench
     from benchmarks.problems.nb201 import DATASETS, make_nb201
     from benchmarks.problems.nb201_mo import make_nb201_mo
@@ -62,5 +65,7 @@ def _register_all() -> None:
     register_problem("nb201-mo/cifar10", functools.partial(make_nb201_mo, "cifar10"))
     for space_name in ("grammar", "nb201"):
         register_problem(f"digits-nas/{space_name}", functools.partial(make_digits_nas, space_name))
+    for task in TASKS:
+        register_problem(f"digits-tasks/{task}", functools.partial(make_digits_task, task))
     for task in lcbench_tasks():
         register_problem(f"lcbench/{task}", functools.partial(make_lcbench, task))

@@ -14,6 +14,9 @@ methods on the held-out problem through the same loop as ``benchmarks.run`` (``c
   (5 zero-shot suggestions, then the fine-tuned deep-kernel GP with the negative-transfer
   guard); the guard's choices go to ``seed_<k>.guard.json`` beside the CSV.
 - ``transfer-noguard``: the same with ``guard=False``.
+- ``transfer-nodata``: ``transfer`` with a meta-model trained without the sources' dataset samples
+  (``<out>/meta-nodata/<task>/``) and no samples of the held-out task: what the dataset encoder's
+  samples add (benchmarks whose tasks have samples: ``digits``).
 - ``portfolio``: the GP searcher warm-started with the greedy portfolio of the sources' best
   configurations (``create_study(warm_start=sources, warm_start_size=10)``).
 - ``gp``, ``re``, ``random``: the searchers without transfer (or taken from committed curves,
@@ -48,22 +51,24 @@ from benchmarks.transfer.sources import (  # noqa: E402
     benchmark,
 )
 
-METHODS = ("transfer", "transfer-noguard", "portfolio", "gp", "re", "random")
+METHODS = ("transfer", "transfer-noguard", "transfer-nodata", "portfolio", "gp", "re", "random")
 
 
-def meta_path(out: Path, task: str) -> Path:
-    """Where the meta-model trained without ``task`` is kept."""
-    return out / "meta" / task
+def meta_path(out: Path, task: str, samples: bool = True) -> Path:
+    """Where the meta-model trained without ``task`` is kept (``meta-nodata/``: no samples)."""
+    return out / ("meta" if samples else "meta-nodata") / task
 
 
-def ensure_meta(bench: Benchmark, task: str, out: Path, steps: int, seed: int) -> Path:
+def ensure_meta(
+    bench: Benchmark, task: str, out: Path, steps: int, seed: int, samples: bool = True
+) -> Path:
     """Meta-train on every task but ``task`` unless a checkpoint is already there."""
     from jahs_bo import metalearn
 
-    path = meta_path(out, task)
+    path = meta_path(out, task, samples)
     if (path / "train.json").exists():
         return path
-    sources = bench.sources(task)
+    sources = bench.sources(task, samples=samples)
     start = time.perf_counter()
     meta = metalearn.meta_train(bench.space(), sources, seed=seed, steps=steps, progress=False)
     seconds = time.perf_counter() - start
@@ -77,10 +82,13 @@ def ensure_meta(bench: Benchmark, task: str, out: Path, steps: int, seed: int) -
 
 def study_kwargs(method: str, bench: Benchmark, task: str, meta: Path) -> dict[str, Any]:
     """``create_study`` keyword arguments of ``method`` on held-out ``task``."""
-    if method in ("transfer", "transfer-noguard"):
+    if method in ("transfer", "transfer-noguard", "transfer-nodata"):
         options: dict[str, Any] = {"meta": str(meta)}
         if method == "transfer-noguard":
             options["guard"] = False
+        samples = bench.dataset(task)
+        if samples is not None and method != "transfer-nodata":
+            options["dataset"] = samples
         return {"searcher": "transfer", "searcher_options": options}
     if method == "portfolio":
         return {
@@ -154,8 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.write(f"{stamp} python -m benchmarks.transfer.run {shlex.join(argv)}\n")
     seeds = parse_seeds(args.seeds)
     for task in heldout:
-        meta = ensure_meta(bench, task, out, args.meta_steps, args.meta_seed)
         for method in methods:
+            samples = method != "transfer-nodata"
+            meta = meta_path(out, task, samples)
+            if method.startswith("transfer"):
+                ensure_meta(bench, task, out, args.meta_steps, args.meta_seed, samples)
             for seed in seeds:
                 problem = bench.problem(task)
                 if run_path(out / "runs", problem, method, seed).exists() and not args.overwrite:

@@ -14,6 +14,10 @@ from them; the held-out task is then searched through its harness problem
   configurations drawn uniformly (log-uniform where the range is log-scaled) with
   ``numpy.random.default_rng(LCBENCH_SOURCE_SEED)``, the same draws for every task, with the
   surrogate's validation accuracy at epoch 52.
+- ``digits``: the six tasks of the digits-tasks table (``benchmarks.problems.digits_tasks``); a
+  source is every one of the 1,458 configurations with its validation accuracy, and carries
+  :data:`N_DIGITS_SAMPLES` training images of its task for the dataset encoder; the held-out
+  task's images go to the transfer searcher (``searcher_options["dataset"]``).
 """
 
 from __future__ import annotations
@@ -38,11 +42,13 @@ LCBENCH_SOURCE_SEED = 0
 #: (``benchmarks/results/lcbench``) and seven more drawn with ``default_rng(LCBENCH_HELDOUT_SEED)``.
 LCBENCH_TABLE_TASKS = ("3945", "7593", "168329")
 LCBENCH_HELDOUT_SEED = 12
+#: Image samples ``(X, y)`` per digits task given to the dataset encoder (its whole training set).
+N_DIGITS_SAMPLES = 200
 #: Configurations in the warm-start portfolio of the ``portfolio`` method.
 PORTFOLIO_SIZE = 10
 
 
-BENCHMARKS = ("nb201", "nb201-adversarial", "lcbench")
+BENCHMARKS = ("nb201", "nb201-adversarial", "lcbench", "digits")
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,8 @@ class Benchmark:
     """One transfer benchmark.
 
     Attributes:
-        name: ``"nb201"``, ``"nb201-adversarial"`` or ``"lcbench"``.
-        kind: The problem family (``"nb201"`` or ``"lcbench"``).
+        name: One of :data:`BENCHMARKS`.
+        kind: The problem family (``"nb201"``, ``"lcbench"`` or ``"digits-tasks"``).
         tasks: Every task name.
         heldout: The tasks held out by default.
         negate: Sources carry their values negated (``nb201-adversarial``).
@@ -73,16 +79,28 @@ class Benchmark:
 
         return get_problem(self.problem(self.tasks[0])).space()
 
-    def sources(self, heldout: str) -> list[Any]:
-        """``TaskData`` of every task but ``heldout``."""
+    def sources(self, heldout: str, samples: bool = True) -> list[Any]:
+        """``TaskData`` of every task but ``heldout`` (``samples=False``: without dataset samples)."""
         if heldout not in self.tasks:
             raise ValueError(f"unknown {self.name} task {heldout!r}; use one of {self.tasks}")
         tasks = [source(self.kind, t) for t in self.tasks if t != heldout]
+        if not samples:
+            from jahs_bo.metalearn import TaskData
+
+            tasks = [TaskData(t.configs, t.values, name=t.name) for t in tasks]
         if self.negate:
             from jahs_bo.metalearn import TaskData
 
             tasks = [TaskData(t.configs, -np.asarray(t.values), name=f"-{t.name}") for t in tasks]
         return tasks
+
+    def dataset(self, task: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Samples ``(X, y)`` of ``task``'s dataset, where the benchmark has them."""
+        if self.kind == "digits-tasks":
+            from benchmarks.problems.digits_tasks.tasks import task_samples
+
+            return task_samples(task, N_DIGITS_SAMPLES)
+        return None
 
 
 def benchmark(name: str) -> Benchmark:
@@ -98,6 +116,10 @@ def benchmark(name: str) -> Benchmark:
         rng = np.random.default_rng(LCBENCH_HELDOUT_SEED)
         drawn = [others[i] for i in sorted(rng.choice(len(others), 7, replace=False))]
         return Benchmark("lcbench", "lcbench", tasks, (*LCBENCH_TABLE_TASKS, *drawn))
+    if name == "digits":
+        from benchmarks.problems.digits_tasks.tasks import TASKS
+
+        return Benchmark("digits", "digits-tasks", tuple(TASKS), tuple(TASKS))
     raise ValueError(f"unknown transfer benchmark {name!r}; use one of {BENCHMARKS}")
 
 
@@ -118,6 +140,14 @@ def source(bench: str, task: str) -> Any:
 
         values = predict_array(task, x)[:, OUTPUTS.index("val_accuracy")]
         return TaskData(list(configs), values, name=task)
+    if bench == "digits-tasks":
+        from benchmarks.problems.digits_tasks.problem import task_table
+        from benchmarks.problems.digits_tasks.tasks import task_samples
+
+        table = task_table(task)
+        configs = [{"arch": arch, "lr": lr} for arch, lr in table]
+        values = np.array([m["val_acc"] for m in table.values()])
+        return TaskData(configs, values, dataset=task_samples(task, N_DIGITS_SAMPLES), name=task)
     raise ValueError(f"unknown transfer benchmark {bench!r}")
 
 

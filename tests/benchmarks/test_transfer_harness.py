@@ -69,7 +69,8 @@ def test_target_table_checks_each_target():
 
 def test_run_and_report_end_to_end(tmp_path):
     out = tmp_path / "t"
-    argv = ["--bench", "nb201", "--heldout", "cifar100", "--methods", "portfolio", "--seeds", "0"]
+    methods = ["--methods", "transfer,portfolio"]
+    argv = ["--bench", "nb201", "--heldout", "cifar100", *methods, "--seeds", "0"]
     assert main([*argv, "--budget", "5", "--meta-steps", "2", "--out", str(out)]) == 0
     info = json.loads((out / "meta" / "cifar100" / "train.json").read_text())
     assert info["sources"] == ["cifar10", "imagenet16"] and info["steps"] == 2
@@ -77,5 +78,5 @@ def test_run_and_report_end_to_end(tmp_path):
     assert len(curve) == 5
     assert main(["report", "--bench", "nb201", "--out", str(out)]) == 0
     text = (out / "results.md").read_text()
-    assert "### cifar100" in text and "| portfolio | 1 |" in text
+    assert "### cifar100" in text and "| portfolio | 1 |" in text and "| transfer | 1 |" in text
     assert json.loads((out / "summary.json").read_text())["meta"]["cifar100"]["steps"] == 2

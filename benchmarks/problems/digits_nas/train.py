@@ -32,18 +32,26 @@ def space(name: str) -> Any:
     raise ValueError(f"unknown digits-NAS space {name!r}; use one of {SPACES}")
 
 
-def build_network(space_name: str, arch: str, protocol: Protocol) -> Any:
-    """The ``torch.nn.Module`` of ``arch`` (1 input channel, 10 classes)."""
+def build_network(space_name: str, arch: str, protocol: Protocol, num_classes: int = 10) -> Any:
+    """The ``torch.nn.Module`` of ``arch`` (1 input channel, ``num_classes`` outputs)."""
     from jahs_bo.nn import build_hierarchical, build_nb201
 
     if space_name == "grammar":
         grammar = space("grammar").architectures["arch"]
         return build_hierarchical(
-            arch, grammar=grammar, channels=protocol.channels, num_classes=10, in_channels=1
+            arch,
+            grammar=grammar,
+            channels=protocol.channels,
+            num_classes=num_classes,
+            in_channels=1,
         )
     if space_name == "nb201":
         return build_nb201(
-            arch, channels=protocol.channels, cells_per_stage=1, num_classes=10, in_channels=1
+            arch,
+            channels=protocol.channels,
+            cells_per_stage=1,
+            num_classes=num_classes,
+            in_channels=1,
         )
     raise ValueError(f"unknown digits-NAS space {space_name!r}; use one of {SPACES}")
 
@@ -60,8 +68,24 @@ def _accuracy(model: Any, x: Any, y: Any, batch: int = 256) -> float:
     return correct / len(x)
 
 
-def train(space_name: str, arch: str, protocol: Protocol, seed: int) -> dict[str, float]:
+def train(
+    space_name: str,
+    arch: str,
+    protocol: Protocol,
+    seed: int,
+    data: dict[str, tuple[Any, Any]] | None = None,
+    num_classes: int = 10,
+) -> dict[str, float]:
     """Train ``arch`` once and measure it.
+
+    Args:
+        space_name: ``"grammar"`` or ``"nb201"`` (any NB201 cell string, whatever its op set).
+        arch: The architecture string.
+        protocol: The training protocol (its data fields are ignored when ``data`` is given).
+        seed: Training seed (weight initialisation and minibatch order).
+        data: ``{"train"|"val"|"test": (images n x 1 x R x R, int64 labels)}``; default
+            :func:`load_data` of ``protocol``.
+        num_classes: Outputs of the network (labels lie in ``0..num_classes-1``).
 
     Returns:
         ``val_acc`` and ``test_acc`` in percent (``nan`` if the loss diverged), ``seconds`` of
@@ -73,11 +97,11 @@ def train(space_name: str, arch: str, protocol: Protocol, seed: int) -> dict[str
     from jahs_bo.nn import count_parameters
 
     start = time.perf_counter()
-    data = load_data(protocol)
+    data = load_data(protocol) if data is None else data
     x_train, y_train = data["train"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))  # weight initialisation only; restored on exit
-        model = build_network(space_name, arch, protocol)
+        model = build_network(space_name, arch, protocol, num_classes)
     optimizer: torch.optim.Optimizer
     if protocol.optimizer == "adam":
         optimizer = torch.optim.AdamW(
