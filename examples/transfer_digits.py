@@ -8,7 +8,7 @@ task's 200 training images as ``dataset``, and with the plain GP for comparison.
 held-out task really trains the proposed network (about 0.4 s on one core); the table's best
 entry for that task is printed for reference.
 
-    python examples/transfer_digits.py                       # about two minutes on 2 cores
+    python examples/transfer_digits.py                       # about 70 s (one core)
     python examples/transfer_digits.py --task rotated --budget 15
 """
 

@@ -23,7 +23,7 @@ def test_transfer_digits_example_end_to_end(tmp_path: Path) -> None:
         for m in re.finditer(r"(transfer|gp|table): best .*? (\d+\.\d) %", proc.stdout)
     }
     assert set(found) == {"transfer", "gp", "table"}, proc.stdout
-    # the networks were really trained (the table's training, so at most its best, up to a
-    # validation image or two where another CPU rounds differently)
+    # the networks were really trained on the two-class task (the table's training, so at most
+    # its best, up to a little rounding on another CPU) and beat chance
     for searcher in ("transfer", "gp"):
-        assert 10.0 <= found[searcher] <= found["table"] + 0.5
+        assert 50.0 < found[searcher] <= found["table"] + 2.0

@@ -155,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for m in methods:
         if m not in METHODS:
             parser.error(f"unknown method {m!r}; use some of {', '.join(METHODS)}")
+    if "transfer-nodata" in methods and bench.dataset(bench.tasks[0]) is None:
+        parser.error(
+            f"transfer-nodata needs a benchmark with dataset samples; {bench.name} has none"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "commands.log").open("a") as log:

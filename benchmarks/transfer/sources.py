@@ -22,6 +22,7 @@ from them; the held-out task is then searched through its harness problem
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,9 +86,7 @@ class Benchmark:
             raise ValueError(f"unknown {self.name} task {heldout!r}; use one of {self.tasks}")
         tasks = [source(self.kind, t) for t in self.tasks if t != heldout]
         if not samples:
-            from jahs_bo.metalearn import TaskData
-
-            tasks = [TaskData(t.configs, t.values, name=t.name) for t in tasks]
+            tasks = [dataclasses.replace(t, dataset=None) for t in tasks]
         if self.negate:
             from jahs_bo.metalearn import TaskData
 

@@ -35,6 +35,10 @@ def test_methods_map_to_studies(tmp_path):
     assert kw["searcher_options"] == {"meta": str(tmp_path), "guard": False}
     with pytest.raises(ValueError, match="unknown method"):
         study_kwargs("bogus", bench, "cifar10", tmp_path)
+    # without dataset samples there is nothing for transfer-nodata to leave out
+    with pytest.raises(SystemExit):
+        main(["--bench", "nb201", "--methods", "transfer-nodata", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
 
 
 def _curve(task: str, method: str, seed: int, regrets: list[float]) -> pd.DataFrame:

@@ -85,12 +85,21 @@ def pack(runs: Path, table: Path) -> None:
         for line in path.read_text().splitlines()
         if line.strip()
     ]
-    df = pd.DataFrame(rows).drop_duplicates(["task", "arch", "lr"])
-    expected = len(all_configs())
+    df = pd.DataFrame(rows).drop_duplicates(["task", "arch", "lr"], keep="last")
+    expected = set(all_configs())
     for task in TASKS:
-        got = int((df["task"] == task).sum())
+        rows_of = df[df["task"] == task]
+        got = set(zip(rows_of["arch"], rows_of["lr"].astype(float), strict=True))
         if got != expected:
-            raise SystemExit(f"task {task!r} has {got} of {expected} networks; train first")
+            raise SystemExit(
+                f"task {task!r} has {len(got & expected)} of {len(expected)} networks; train first"
+            )
+    diverged = df[df["val_acc"].isna()]
+    if len(diverged):
+        raise SystemExit(
+            f"{len(diverged)} networks diverged (val_acc NaN), e.g. {diverged.iloc[0].to_dict()}; "
+            "the protocol is too aggressive for them: change it, delete the runs and train again"
+        )
     df = df.sort_values(["task", "arch", "lr"])[
         ["task", "arch", "lr", "val_acc", "test_acc", "seconds", "params"]
     ]

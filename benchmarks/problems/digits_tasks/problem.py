@@ -59,7 +59,10 @@ def _key(config: Mapping[str, Any]) -> tuple[str, float]:
         arch = str(config["arch"])
     else:
         arch = nb201_arch_str([config[f"Op{i + 1}"] for i in range(6)])
-    return arch, float(config["lr"])
+    lr = float(config["lr"])
+    # snap to the table's value (a float32 0.05 is not the float64 0.05)
+    nearest = min(LEARNING_RATES, key=lambda v: abs(v - lr))
+    return arch, nearest if abs(nearest - lr) <= 1e-6 * nearest else lr
 
 
 def _evaluate(task: str, config: Config, fidelity: Fidelity | None) -> dict[str, float]:
