@@ -64,6 +64,19 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "gp-ignore": {"searcher": "gp", "searcher_options": {"pending_strategy": "ignore"}},
     # The GP searcher modelling the values standardized instead of as Gaussian-copula ranks.
     "gp-ynone": {"searcher": "gp", "searcher_options": {"y_transform": "none"}},
+    # Small budgets and stalls (issue 17): fewer random initial points, and Thompson sampling
+    # once this many trials in a row missed the incumbent.
+    "gp-init5": {"searcher": "gp", "searcher_options": {"n_init": 5}},
+    "gp-stall10": {"searcher": "gp", "searcher_options": {"stall_patience": 10}},
+    "gp-init5-stall10": {"searcher": "gp", "searcher_options": {"n_init": 5, "stall_patience": 10}},
+    # Log-EI also while trials run (the GP searcher's behaviour with asynchronous workers until
+    # pending_acquisition="auto" made it Thompson sampling there).
+    "gp-pending-logei": {"searcher": "gp", "searcher_options": {"pending_acquisition": "logei"}},
+    # Thompson sampling instead of log-EI (with asynchronous workers: one posterior sample per
+    # suggestion, as in Kandasamy et al. 2018, running trials believed as with log-EI).
+    "gp-ts": {"searcher": "gp", "searcher_options": {"acquisition": "ts"}},
+    # A random candidate pool 8x the default (2,048): is the acquisition's optimizer the limit?
+    "gp-pool2k": {"searcher": "gp", "searcher_options": {"n_random": 2048}},
     # BOHB without batch proposals (new configurations between model updates not believed).
     "bohb-nobatch": {
         "searcher": "gp",

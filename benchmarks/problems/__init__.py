@@ -56,12 +56,13 @@ def _register_all() -> None:
     from benchmarks.problems.digits_tasks.problem import make_digits_task
     from benchmarks.problems.digits_tasks.tasks import TASKS
     from benchmarks.problems.lcbench import lcbench_tasks, make_lcbench
-    from benchmarks.problems.nb201 import DATASETS, make_nb201
+    from benchmarks.problems.nb201 import DATASETS, make_nb201, make_nb201_ops
     from benchmarks.problems.nb201_mo import make_nb201_mo
 
     for dataset in DATASETS:
         register_problem(f"nb201/{dataset}", functools.partial(make_nb201, dataset))
         register_problem(f"nb201-mf/{dataset}", functools.partial(make_nb201, dataset, True))
+        register_problem(f"nb201-4op/{dataset}", functools.partial(make_nb201_ops, dataset))
     register_problem("nb201-mo/cifar10", functools.partial(make_nb201_mo, "cifar10"))
     for space_name in ("grammar", "nb201"):
         register_problem(f"digits-nas/{space_name}", functools.partial(make_digits_nas, space_name))

@@ -52,6 +52,9 @@ KNOWN_OPTIMA: dict[str, tuple[float, int | None]] = {
     "in16_valid_acc_200": (46.7333, None),
 }
 EPOCHS: tuple[float, ...] = (12.0, 200.0)
+#: The four operations of TransNAS-Bench-101's micro cell (zeroize, skip, conv 1x1, conv 3x3): the
+#: NB201 table restricted to them is a 4^6 = 4,096-cell space with another operation set.
+TNB_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 
 
 def nb201_arch_str(ops: Sequence[str]) -> str:
@@ -180,15 +183,32 @@ def _evaluate(
     return _metrics(lookup(config_arch(config)), dataset, epochs)
 
 
-def _sample(rng: np.random.Generator, n: int) -> list[Config]:
-    idx = rng.integers(len(NB201_OPS), size=(n, 6))
-    return [{"arch": nb201_arch_str([NB201_OPS[i] for i in row])} for row in idx]
+def _sample(ops: Sequence[str], rng: np.random.Generator, n: int) -> list[Config]:
+    idx = rng.integers(len(ops), size=(n, 6))
+    return [{"arch": nb201_arch_str([ops[i] for i in row])} for row in idx]
 
 
 def _space(fidelity: bool) -> Any:
     from jahs_bo.spaces import nb201_space
 
     return nb201_space(epochs=[int(e) for e in EPOCHS] if fidelity else None)
+
+
+def _ops_space(ops: tuple[str, ...]) -> Any:
+    from jahs_bo.spaces import SearchSpace
+    from jahs_bo.spaces.nb201 import NB201Cell
+
+    return SearchSpace(None, {"arch": NB201Cell(ops=ops)}, [], name=f"nb201-{len(ops)}op")
+
+
+def _evaluate_ops(
+    dataset: str, ops: tuple[str, ...], config: Mapping[str, Any], fidelity: Fidelity | None
+) -> dict[str, float]:
+    arch = config_arch(config)
+    bad = sorted(set(nb201_ops(arch)) - set(ops))
+    if bad:
+        raise ValueError(f"{arch!r} uses {bad}, outside this problem's operations {list(ops)}")
+    return _evaluate(dataset, config, fidelity)
 
 
 def make_nb201(dataset: str, multi_fidelity: bool = False) -> Problem:
@@ -214,6 +234,37 @@ def make_nb201(dataset: str, multi_fidelity: bool = False) -> Problem:
         cost_fn=lambda f: float(f.get("epochs", 200.0)),
         test_metric="test_acc",
         space_factory=functools.partial(_space, multi_fidelity),
-        sample_fn=_sample,
+        sample_fn=functools.partial(_sample, NB201_OPS),
         description=f"max {column} over the 15,625 cells of the NB201 table",
+    )
+
+
+def make_nb201_ops(dataset: str, ops: Sequence[str] = TNB_OPS) -> Problem:
+    """The NB201 problem on ``dataset`` restricted to cells over ``ops`` (default
+    :data:`TNB_OPS`, TransNAS-Bench-101's micro operations): another operation set, looked up in
+    the same table. Maximize 200-epoch validation accuracy (%); the optimum is the restricted
+    table's.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown NB201 dataset {dataset!r}; use one of {sorted(DATASETS)}")
+    ops = tuple(ops)
+    unknown = sorted(set(ops) - set(NB201_OPS))
+    if unknown or len(set(ops)) < 2:
+        raise ValueError(f"ops must be at least two of {list(NB201_OPS)}, got {list(ops)}")
+    column = f"{DATASETS[dataset]['valid']}_200"
+    table = load_table()
+    inside = table["arch_str"].map(lambda a: set(nb201_ops(a)) <= set(ops))
+    optimum = float(table.loc[inside.to_numpy(), column].max())
+    return Problem(
+        name=f"nb201-{len(ops)}op/{dataset}",
+        params=tuple(Param(f"Op{i + 1}", "categorical", choices=ops) for i in range(6)),
+        objectives=("valid_acc",),
+        directions=("maximize",),
+        evaluate_fn=functools.partial(_evaluate_ops, dataset, ops),
+        optimum=optimum,
+        cost_fn=lambda f: 200.0,
+        test_metric="test_acc",
+        space_factory=functools.partial(_ops_space, ops),
+        sample_fn=functools.partial(_sample, ops),
+        description=f"max {column} over the {len(ops) ** 6:,} NB201 cells over {list(ops)}",
     )

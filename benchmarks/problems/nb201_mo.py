@@ -16,6 +16,7 @@ import numpy as np
 from benchmarks.problems.base import Fidelity, Problem
 from benchmarks.problems.nb201 import (
     DATASETS,
+    NB201_OPS,
     NB201_PARAMS,
     _sample,
     _space,
@@ -153,7 +154,7 @@ def make_nb201_mo(
         cost_fn=lambda f: 200.0,
         test_metric=None,
         space_factory=functools.partial(_space, False),
-        sample_fn=_sample,
+        sample_fn=functools.partial(_sample, NB201_OPS),
         pareto_front_fn=functools.partial(true_pareto_front, dataset, device, params),
         reference_point=(REFERENCE,) * len(objectives),
         description=(

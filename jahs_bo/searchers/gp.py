@@ -10,7 +10,9 @@ Each suggestion:
    kernel, warm-started from the previous fit; a :class:`~jahs_bo.models.factory.RefitSchedule`
    decides how many optimizer iterations the fits may spend).
 2. Conditions on running trials (kriging believer: their predicted means are believed as
-   observations, and count for the incumbent) so parallel workers spread out.
+   observations, and count for the incumbent) so parallel workers spread out; while trials run
+   (one objective, no bracket scheduler) it suggests by Thompson sampling
+   (``pending_acquisition``).
 3. Optimizes the acquisition with :func:`jahs_bo.acquisition.optimize_acquisition` (random
    samples and neighbourhoods of the best configurations, local search, optional gradient
    refinement of continuous hyperparameters) and decodes the best new candidate.
@@ -213,6 +215,26 @@ class GPSearcher(Searcher):
             observations (default 10, as in the paper).
         constraints: Outcome constraints (see the module docstring).
         screened: Whether a scheduler screens the proposals at low fidelity first.
+        pending_acquisition: The acquisition of a suggestion made while trials are running
+            (asynchronous workers), with one objective, no constraints and no bracket scheduler
+            screening the proposals: ``"logei"``, ``"ucb"``, ``"ts"`` or ``"auto"`` (default:
+            ``"ts"`` when ``acquisition`` is ``"logei"`` and no prior is used, else
+            ``acquisition``). Thompson sampling draws one posterior sample per suggestion
+            (Kandasamy et al., 2018), so suggestions made while others run spread over the
+            candidates the model is unsure of instead of all climbing the believed incumbent's
+            neighbourhood; running trials are still believed (``pending_strategy``). With 8
+            simulated workers on NB201 it ended at the sequential GP's regret where log-EI did
+            not (``benchmarks/results/parallel/quality.md``). A sequential study never has
+            running trials, so this changes nothing there.
+        stall_patience: One objective without constraints: once this many complete trials in
+            a row have not improved on the best value, suggest by Thompson sampling over the
+            candidate pool instead of ``acquisition`` until a trial improves on it (``None``:
+            never, the default; with ``use_prior`` the prior does not weight those samples,
+            it still adds candidates). A posterior sample spreads its optimum over every candidate
+            the model is unsure of, where expected improvement keeps refining the incumbent's
+            basin. Off by default: with ``10`` it was neither better nor worse than the default
+            across NB201, a 4-operation cell, the digits tasks and LCBench, and did not remove
+            the stall it was meant for (``benchmarks/results/gp-small-budget``).
         max_observations: Fit the models on at most this many observations (default 1,000;
             ``None``: all): the best half of them and a seeded random sample of the rest
             (:mod:`jahs_bo.searchers._subset`). Every observation still counts as seen (it
@@ -259,6 +281,8 @@ class GPSearcher(Searcher):
         constraints: Sequence[OutcomeConstraint] = (),
         screened: bool = False,
         max_observations: int | None = DEFAULT_MAX_OBSERVATIONS,
+        pending_acquisition: str = "auto",
+        stall_patience: int | None = None,
     ) -> None:
         super().__init__(space, directions, constraints=constraints, screened=screened)
         self.use_prior = check_use_prior(space, use_prior, "GPSearcher")
@@ -273,6 +297,17 @@ class GPSearcher(Searcher):
             raise InputError(f"prior_beta must be a finite number >= 0, got {prior_beta!r}")
         self.prior_beta = float(prior_beta)
         _check_choice("acquisition", acquisition, ACQUISITIONS)
+        _check_choice("pending_acquisition", pending_acquisition, ("auto", *ACQUISITIONS))
+        if pending_acquisition == "auto":
+            pending_acquisition = (
+                "ts" if acquisition == "logei" and not self.use_prior else acquisition
+            )
+        if self.use_prior and pending_acquisition != "logei":
+            raise InputError(
+                "use_prior (piBO) weights a logarithmic acquisition; "
+                f"pending_acquisition={pending_acquisition!r} is not one, use 'logei' or 'auto'"
+            )
+        self.pending_acquisition = pending_acquisition
         _check_choice("combination", combination, COMBINATIONS)
         _check_choice("arch_kernel", arch_kernel, ("wl", "deep"))
         _check_choice("pending_strategy", pending_strategy, ("kriging_believer", "ignore"))
@@ -292,6 +327,22 @@ class GPSearcher(Searcher):
                 f"got {max_observations!r}"
             )
         self.max_observations = max_observations
+        if stall_patience is not None and (
+            isinstance(stall_patience, bool)
+            or not isinstance(stall_patience, int)
+            or stall_patience < 1
+        ):
+            raise InputError(
+                f"stall_patience must be None or an integer >= 1, got {stall_patience!r}"
+            )
+        self.stall_patience = stall_patience
+        #: Complete trials since the best one when the last suggestion was made.
+        self._since_best = 0
+        #: How the last model-based suggestion was chosen: ``"constrained-logei"``, ``"ehvi"``,
+        #: the ``acquisition`` name, the ``pending_acquisition`` one while trials ran, or
+        #: ``"ts"`` when ``stall_patience`` switched to Thompson sampling (``None`` before the
+        #: first model).
+        self.last_acquisition: str | None = None
         #: Complete trials at the current suggestion, before any cap (the refit schedule's n).
         self._n_observed = 0
         self.n_init = n_init
@@ -407,6 +458,8 @@ class GPSearcher(Searcher):
         if len(done) < self.n_init:
             return fresh_sample(self, seen, rng, prior=self.use_prior)
         self._n_observed = len(done)
+        if losses.shape[1] == 1:
+            self._since_best = len(done) - 1 - int(np.argmin(losses[:, 0]))
         if self.max_observations is not None and len(done) > self.max_observations:
             keep = model_subset(losses, self.max_observations, rng)
             done, losses = [done[i] for i in keep], losses[keep]
@@ -477,8 +530,15 @@ class GPSearcher(Searcher):
             bounds = {1 + i: (c.lower, c.upper) for i, (_, c) in enumerate(cons)}
             acqf = make_constrained_acquisition(model, best_f, bounds)
             self.model = model
+            self.last_acquisition = "constrained-logei"
         else:
-            acqf = make_acquisition(self.acquisition, model, best_f, self.beta)  # type: ignore[arg-type]
+            name = self.acquisition
+            if pending and losses.shape[1] == 1 and not self.screened:
+                name = self.pending_acquisition
+            if self._stalled(losses):
+                name = "ts"
+            acqf = make_acquisition(name, model, best_f, self.beta)  # type: ignore[arg-type]
+            self.last_acquisition = name
         acqf = self._pibo(acqf, n)
         order = np.lexsort((np.arange(n), -y.numpy(), viol))  # feasible first, then best target
         return self._search(model, acqf, data, running, order, seen, rng)
@@ -521,8 +581,17 @@ class GPSearcher(Searcher):
                 seed=int(rng.integers(2**31)),
             )
         acqf = self._pibo(acqf, n)
+        self.last_acquisition = "ehvi"
         order = nsga2_order(losses, viol)
         return self._search(model, acqf, data, running, order, seen, rng)
+
+    def _stalled(self, losses: np.ndarray) -> bool:
+        """Whether ``stall_patience`` complete trials in a row missed the best (one objective)."""
+        return (
+            self.stall_patience is not None
+            and losses.shape[1] == 1
+            and self._since_best >= self.stall_patience
+        )
 
     def _pibo(self, acqf: AcquisitionFunction | None, n: int) -> AcquisitionFunction | None:
         """``acqf`` weighted by ``prior ** (prior_beta / n)`` with ``use_prior``, else as is."""

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.problems import CurveRecorder, get_problem, list_problems, nb201_arch_str, nb201_ops
 from benchmarks.problems.lcbench import LCBENCH_PARAMS, load_reference, predict
-from benchmarks.problems.nb201 import NB201_OPS, check_optima, load_table
+from benchmarks.problems.nb201 import NB201_OPS, TNB_OPS, check_optima, load_table
 from benchmarks.problems.nb201_mo import hypervolume, non_dominated_mask
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +26,9 @@ def test_registry_lists_every_problem():
     for d in ("cifar10", "cifar100", "imagenet16"):
         assert f"nb201/{d}" in names and f"nb201-mf/{d}" in names
     assert "nb201-mo/cifar10" in names
+    assert list_problems("nb201-4op/*") == [
+        f"nb201-4op/{d}" for d in ("cifar10", "cifar100", "imagenet16")
+    ]
     with pytest.raises(KeyError, match="nb201/cifar10"):
         get_problem("nb201/mnist")
 
@@ -51,6 +54,27 @@ def test_nb201_best_cell_golden_values():
     # The same cell as six categoricals (the form peers use).
     ops = dict(zip([f"Op{i}" for i in range(1, 7)], nb201_ops(BEST_C10), strict=True))
     assert problem(ops) == metrics["valid_acc"]
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "cifar100", "imagenet16"])
+def test_nb201_four_op_problem_is_the_restricted_table(dataset):
+    problem = get_problem(f"nb201-4op/{dataset}")
+    full = get_problem(f"nb201/{dataset}")
+    column = {"cifar10": "c10v", "cifar100": "c100", "imagenet16": "in16"}[dataset]
+    table = load_table()
+    inside = table.arch_str.map(lambda a: set(nb201_ops(a)) <= set(TNB_OPS)).to_numpy()
+    assert inside.sum() == 4**6
+    valid = table[f"{column}_valid_acc_200"]
+    assert problem.optimum == pytest.approx(valid[inside].max())
+    space = problem.space()
+    assert tuple(space.architectures["arch"].ops) == TNB_OPS
+    rng = np.random.default_rng(0)
+    samples = problem.sample(rng, 50) + [space.sample(rng) for _ in range(50)]
+    for config in samples:
+        assert set(nb201_ops(config["arch"])) <= set(TNB_OPS)
+        assert problem(config) == full(config)
+    with pytest.raises(ValueError, match="avg_pool_3x3"):
+        problem({"arch": nb201_arch_str(["avg_pool_3x3"] * 6)})
 
 
 def test_corrupt_table_is_rejected():
