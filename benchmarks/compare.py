@@ -23,16 +23,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.report import load_curves
-
-
-def _seeds(text: str | None) -> set[int] | None:
-    if not text:
-        return None
-    out: set[int] = set()
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return out
+from benchmarks.run import parse_seeds
 
 
 def regret_at(curves: pd.DataFrame, k: int) -> pd.DataFrame:
@@ -114,9 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--problems", default=None, help="comma-separated (default: all)")
     args = parser.parse_args(argv)
     curves = load_curves([Path(p) for p in args.inputs])
-    seeds = _seeds(args.seeds)
-    if seeds is not None:
-        curves = curves[curves.seed.isin(seeds)]
+    if args.seeds:
+        curves = curves[curves.seed.isin(parse_seeds(args.seeds))]
     if args.problems:
         curves = curves[curves.problem.isin(args.problems.split(","))]
     checkpoints = [int(k) for k in args.checkpoints.split(",")]

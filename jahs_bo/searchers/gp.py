@@ -336,8 +336,6 @@ class GPSearcher(Searcher):
                 f"stall_patience must be None or an integer >= 1, got {stall_patience!r}"
             )
         self.stall_patience = stall_patience
-        #: Complete trials since the best one when the last suggestion was made.
-        self._since_best = 0
         #: How the last model-based suggestion was chosen: ``"constrained-logei"``, ``"ehvi"``,
         #: the ``acquisition`` name, the ``pending_acquisition`` one while trials ran, or
         #: ``"ts"`` when ``stall_patience`` switched to Thompson sampling (``None`` before the
@@ -458,8 +456,7 @@ class GPSearcher(Searcher):
         if len(done) < self.n_init:
             return fresh_sample(self, seen, rng, prior=self.use_prior)
         self._n_observed = len(done)
-        if losses.shape[1] == 1:
-            self._since_best = len(done) - 1 - int(np.argmin(losses[:, 0]))
+        stalled = self._stalled(losses)  # before any cap: it counts in trial order
         if self.max_observations is not None and len(done) > self.max_observations:
             keep = model_subset(losses, self.max_observations, rng)
             done, losses = [done[i] for i in keep], losses[keep]
@@ -477,7 +474,7 @@ class GPSearcher(Searcher):
                 )
                 for key in [k for k in self.states if k.startswith("objective_")]:
                     del self.states[key]
-        return self._suggest_scalar(done, losses, data, pending, seen, rng)
+        return self._suggest_scalar(done, losses, data, pending, seen, rng, stalled)
 
     def _suggest_scalar(
         self,
@@ -487,8 +484,10 @@ class GPSearcher(Searcher):
         pending: Sequence[Trial],
         seen: AbstractSet[str],
         rng: np.random.Generator,
+        stalled: bool = False,
     ) -> Config:
-        """One objective, or several scalarized by ParEGO; constrained log-EI with constraints."""
+        """One objective, or several scalarized by ParEGO; constrained log-EI with constraints.
+        ``stalled``: Thompson sampling instead of the acquisition (``stall_patience``)."""
         if losses.shape[1] == 1:
             values = -losses[:, 0]
         else:
@@ -535,7 +534,7 @@ class GPSearcher(Searcher):
             name = self.acquisition
             if pending and losses.shape[1] == 1 and not self.screened:
                 name = self.pending_acquisition
-            if self._stalled(losses):
+            if stalled:
                 name = "ts"
             acqf = make_acquisition(name, model, best_f, self.beta)  # type: ignore[arg-type]
             self.last_acquisition = name
@@ -586,12 +585,12 @@ class GPSearcher(Searcher):
         return self._search(model, acqf, data, running, order, seen, rng)
 
     def _stalled(self, losses: np.ndarray) -> bool:
-        """Whether ``stall_patience`` complete trials in a row missed the best (one objective)."""
-        return (
-            self.stall_patience is not None
-            and losses.shape[1] == 1
-            and self._since_best >= self.stall_patience
-        )
+        """Whether the last ``stall_patience`` of the ``n x 1`` losses (trial order) all missed
+        the best one (never with several objectives)."""
+        if self.stall_patience is None or losses.shape[1] != 1:
+            return False
+        since_best = len(losses) - 1 - int(np.argmin(losses[:, 0]))
+        return since_best >= self.stall_patience
 
     def _pibo(self, acqf: AcquisitionFunction | None, n: int) -> AcquisitionFunction | None:
         """``acqf`` weighted by ``prior ** (prior_beta / n)`` with ``use_prior``, else as is."""
