@@ -131,6 +131,30 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
         for searcher in ("random", "re", "gp")
         for label, kind in (("good", "good"), ("bad", "misleading"))
     },
+    # The whole initial design (after the prior's mode) drawn from the prior (default: half).
+    **{
+        f"gp-prior-{label}-init-prior": {
+            "searcher": "gp",
+            "searcher_options": {"use_prior": True, "prior_init_fraction": 1.0},
+            "prior": kind,
+        }
+        for label, kind in (("good", "good"), ("bad", "misleading"))
+    },
+    # piBO as published: the GP searcher's prior handling before the floor, the mode first and
+    # the uniform half of the initial design.
+    **{
+        f"gp-pibo-{label}": {
+            "searcher": "gp",
+            "searcher_options": {
+                "use_prior": True,
+                "prior_floor": 0.0,
+                "prior_mode_first": False,
+                "prior_init_fraction": 1.0,
+            },
+            "prior": kind,
+        }
+        for label, kind in (("good", "good"), ("bad", "misleading"))
+    },
 }
 
 

@@ -3,10 +3,12 @@
 * NB201 (``nb201_op_prior``): the op frequencies of the best ``quantile`` of the 15,625 cells
   (CIFAR-10 validation accuracy after 200 epochs) for the *good* prior, of the worst ``quantile``
   for the *misleading* one, each smoothed by ``smoothing`` so that no op has weight 0.
-* LCBench (``lcbench_prior_space``): every hyperparameter's default set to the task's reference
-  best configuration (``benchmarks/problems/lcbench_reference.json``) for the *good* prior, or to
-  its mirror image in ConfigSpace's unit cube (vector ``v -> 1 - v``, the far side of every
-  range) for the *misleading* one, with one ``prior_confidence`` for all of them.
+* LCBench (``lcbench_prior_space``): every hyperparameter's default set near the task's reference
+  best configuration (``benchmarks/problems/lcbench_reference.json``) for the *good* prior (its
+  vector value moved :data:`NEAR_SHIFT` towards the middle of ConfigSpace's unit cube, so that
+  the prior's centre is a good guess, not the answer), or to its mirror image in the unit cube
+  (vector ``v -> 1 - v``, the far side of every range) for the *misleading* one, with one
+  ``prior_confidence`` for all of them.
 
 No randomness is involved: the same data give the same priors.
 
@@ -33,6 +35,8 @@ Kind = Literal["good", "misleading"]
 KINDS: tuple[str, ...] = ("good", "misleading")
 REFERENCE = Path(__file__).resolve().parents[1] / "problems" / "lcbench_reference.json"
 METRIC = "c10v_valid_acc_200"
+#: How far (unit-cube vector space) the good LCBench prior's centre lies from the reference.
+NEAR_SHIFT = 0.05
 
 
 def _check_kind(kind: str) -> None:
@@ -102,7 +106,7 @@ def _with_default(hp: CS.hyperparameters.Hyperparameter, value: float) -> CS.Hyp
 
 
 def lcbench_prior_space(task: str, kind: Kind, confidence: str = "medium") -> SearchSpace:
-    """:func:`~jahs_bo.spaces.lcbench_space` with a prior at (or mirrored from) the reference.
+    """:func:`~jahs_bo.spaces.lcbench_space` with a prior near (or mirrored from) the reference.
 
     Raises:
         KeyError: ``task`` is not in the reference file.
@@ -115,10 +119,10 @@ def lcbench_prior_space(task: str, kind: Kind, confidence: str = "medium") -> Se
     cs = CS.ConfigurationSpace(name=f"lcbench-{task}-{kind}")
     for name in base.hp_names:
         hp = base.hyperparameters[name]
-        value = refs[task][name]
-        if kind == "misleading":
-            vec = float(np.asarray(hp.to_vector(value), dtype=float).reshape(-1)[0])
-            value = hp.to_value(np.asarray([1.0 - vec]))[0]
+        vec = float(np.asarray(hp.to_vector(refs[task][name]), dtype=float).reshape(-1)[0])
+        shift = 1.0 - 2.0 * vec if kind == "misleading" else NEAR_SHIFT * np.sign(0.5 - vec)
+        vec += float(shift)
+        value = hp.to_value(np.asarray([vec]))[0]
         cs.add(_with_default(hp, float(value)))
     return SearchSpace(
         cs,

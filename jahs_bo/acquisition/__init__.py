@@ -31,6 +31,7 @@ from jahs_bo.acquisition.optimize import (
 )
 from jahs_bo.acquisition.prior import (
     DEFAULT_PRIOR_BETA,
+    DEFAULT_PRIOR_FLOOR,
     PriorWeightedAcquisition,
     encoded_log_prior,
     pibo_exponent,
@@ -41,6 +42,7 @@ from jahs_bo.acquisition.scoring import score_candidates, thompson_scores
 __all__ = [
     "ACQUISITIONS",
     "DEFAULT_PRIOR_BETA",
+    "DEFAULT_PRIOR_FLOOR",
     "PriorWeightedAcquisition",
     "encoded_log_prior",
     "pibo_exponent",

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 DEFAULT_PRIOR_BETA = 10.0
 #: Lower clip of the log prior of one candidate.
 MIN_LOG_PRIOR = -50.0
+#: Default weight of the uniform distribution mixed into the prior (:func:`floored_log_prior`).
+DEFAULT_PRIOR_FLOOR = 0.01
 
 
 def pibo_exponent(beta: float, n_observations: int) -> float:
@@ -37,6 +39,23 @@ def pibo_exponent(beta: float, n_observations: int) -> float:
     if n_observations < 1:
         raise InputError(f"piBO's weight needs n_observations >= 1, got {n_observations}")
     return float(beta) / float(n_observations)
+
+
+def floored_log_prior(log_prior: Tensor, floor: float) -> Tensor:
+    """``log(floor + (1 - floor) * prior)``: the prior mixed with uniform, in log space.
+
+    ``log_prior`` is relative to uniform, so the result is bounded below by ``log(floor)``: a
+    configuration the expert rules out still keeps ``floor`` times the weight of an
+    uninformed guess, and an acquisition can overcome a misleading prior within a budget
+    (``floor = 0`` returns ``log_prior`` as is).
+    """
+    if not 0.0 <= floor < 1.0:
+        raise InputError(f"prior_floor must lie in [0, 1), got {floor!r}")
+    if floor == 0.0:
+        return log_prior
+    return torch.logaddexp(
+        torch.full_like(log_prior, float(np.log(floor))), log_prior + float(np.log1p(-floor))
+    )
 
 
 def encoded_log_prior(encoder: JointEncoder, X: Tensor) -> Tensor:
@@ -61,17 +80,24 @@ class PriorWeightedAcquisition(AcquisitionFunction):
         base: A log-acquisition over ``b x 1 x d`` candidates.
         encoder: The encoder of the rows (to read hyperparameter vectors and architectures).
         weight: The prior's exponent, ``beta / n`` (:func:`pibo_exponent`).
+        floor: Weight of the uniform distribution mixed into the prior
+            (:func:`floored_log_prior`; ``0``: the prior as stated).
 
     Example:
         >>> acqf = PriorWeightedAcquisition(JointLogEI(model, best_f), encoder, 10.0 / n)
         >>> values = acqf(candidates.unsqueeze(-2))  # N x d -> N values
     """
 
-    def __init__(self, base: AcquisitionFunction, encoder: JointEncoder, weight: float) -> None:
+    def __init__(
+        self, base: AcquisitionFunction, encoder: JointEncoder, weight: float, floor: float = 0.0
+    ) -> None:
         super().__init__(model=base.model)
+        if not 0.0 <= floor < 1.0:
+            raise InputError(f"prior_floor must lie in [0, 1), got {floor!r}")
         self.base = base
         self.encoder = encoder
         self.weight = float(weight)
+        self.floor = float(floor)
 
     def forward(self, X: Tensor) -> Tensor:
         """Values of ``b x 1 x d`` candidates (``b``)."""
@@ -79,14 +105,16 @@ class PriorWeightedAcquisition(AcquisitionFunction):
             raise InputError(f"expected candidates of shape b x 1 x d, got {tuple(X.shape)}")
         value = self.base(X)
         flat = X.reshape(-1, X.shape[-1])
-        prior = encoded_log_prior(self.encoder, flat).reshape(value.shape)
-        return value + self.weight * prior
+        prior = floored_log_prior(encoded_log_prior(self.encoder, flat), self.floor)
+        return value + self.weight * prior.reshape(value.shape)
 
 
 __all__ = [
     "DEFAULT_PRIOR_BETA",
+    "DEFAULT_PRIOR_FLOOR",
     "MIN_LOG_PRIOR",
     "PriorWeightedAcquisition",
     "encoded_log_prior",
+    "floored_log_prior",
     "pibo_exponent",
 ]

@@ -87,6 +87,17 @@ class ArchitectureDomain(ABC):
         """Log prior of ``value`` relative to :meth:`sample`'s distribution (default ``0``)."""
         return 0.0
 
+    def prior_mode(self, rng: np.random.Generator, draws: int = 64) -> str:
+        """The most probable value under the prior (default: the best of ``draws`` prior draws).
+
+        Domains whose prior factorises (e.g. ops drawn per edge) return the exact mode; a
+        domain without a prior returns a random value (all are equally likely).
+        """
+        if not self.has_prior:
+            return self.sample(rng)
+        values = [self.sample_prior(rng) for _ in range(draws)]
+        return max(values, key=self.log_prior)
+
     def same_network_key(self, value: str) -> str:
         """A key shared by exactly the values that denote the same network (isomorphic cells).
 

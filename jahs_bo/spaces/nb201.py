@@ -178,6 +178,12 @@ class NB201Cell(ArchitectureDomain):
         """Sum over edges of ``log(op_prior[op] * len(ops))`` (``0`` without a prior)."""
         return log_op_prior(self.op_probs, self.to_index_tuple(value))
 
+    def prior_mode(self, rng: np.random.Generator, draws: int = 64) -> str:
+        """The cell with the most probable op on every edge (a random cell without a prior)."""
+        if self.op_probs is None:
+            return self.sample(rng)
+        return self.from_index_tuple([int(np.argmax(self.op_probs))] * self.n_edges)
+
     def mutate(self, value: str, rng: np.random.Generator) -> str:
         """Change the op of one uniformly chosen edge to a uniformly chosen different op."""
         idx = list(self.to_index_tuple(value))

@@ -197,6 +197,25 @@ class SearchSpace:
                 cfg[key] = dom.sample_prior(rng)
         return out
 
+    def prior_mode(self, rng: np.random.Generator) -> Config:
+        """The configuration the expert prior rates most likely: the user's best guess.
+
+        Hyperparameters take ConfigSpace's default configuration, which is the centre of every
+        stated prior (the default of a ``prior_confidence``, a normal's mean, a beta's mode, the
+        heaviest categorical weight; hyperparameters without a prior keep their default too).
+        Architectures take their domain's :meth:`prior_mode
+        <jahs_bo.spaces.base.ArchitectureDomain.prior_mode>` (ConfigSpace refuses forbidden
+        clauses that exclude the default, so it is always valid). The GP searcher evaluates it
+        first under ``use_prior``, as SMAC3 starts from the default configuration and NePS from
+        the prior's default.
+        """
+        cfg: Config = {}
+        if self._hp_names:
+            cfg = self._hp_values(self.hyperparameters.get_default_configuration())
+        for key, dom in self.architectures.items():
+            cfg[key] = dom.prior_mode(rng)
+        return cfg
+
     def _hp_prior_sample(self, rng: np.random.Generator, max_tries: int) -> Config:
         """One prior draw in a space with conditions or forbidden clauses."""
         cs = self.hyperparameters

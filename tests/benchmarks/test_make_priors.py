@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.priors.make_priors import (
+    NEAR_SHIFT,
     lcbench_prior_space,
     lcbench_reference,
     main,
@@ -35,12 +36,14 @@ def test_lcbench_priors_centre_on_the_reference_or_its_mirror(tmp_path):
     ref = lcbench_reference()[task]
     good = lcbench_prior_space(task, "good")
     bad = lcbench_prior_space(task, "misleading")
-    assert good.hyperparameters["learning_rate"].default_value == pytest.approx(
-        ref["learning_rate"]
-    )
+    v_ref = good.hp_vector(ref)
     v_good = good.hp_vector(good.hyperparameters.get_default_configuration())
     v_bad = bad.hp_vector(bad.hyperparameters.get_default_configuration())
-    assert np.allclose(v_good + v_bad, 1.0, atol=0.1)  # integers round
+    # the good centre lies NEAR_SHIFT from the reference, towards the middle of every range
+    shift = np.abs(v_good - v_ref)
+    assert np.all(shift <= NEAR_SHIFT + 0.1) and np.median(shift) == pytest.approx(NEAR_SHIFT)
+    assert np.all(np.abs(v_good - 0.5) <= np.abs(v_ref - 0.5) + 1e-9)
+    assert np.allclose(v_ref + v_bad, 1.0, atol=0.1)  # integers round
     at_ref = [dict(ref)]
     assert good.log_prior(at_ref)[0] > bad.log_prior(at_ref)[0] + 5.0
     assert SearchSpace.from_json(bad.to_json()) == bad

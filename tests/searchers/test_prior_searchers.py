@@ -5,9 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ConfigSpace import (
+    ConfigurationSpace,
+    NormalFloatHyperparameter,
+    UniformFloatHyperparameter,
+)
 
 from jahs_bo.acquisition import JointLogEI, PriorWeightedAcquisition, encoded_log_prior
-from jahs_bo.acquisition.prior import MIN_LOG_PRIOR, pibo_exponent
+from jahs_bo.acquisition.prior import (
+    DEFAULT_PRIOR_FLOOR,
+    MIN_LOG_PRIOR,
+    floored_log_prior,
+    pibo_exponent,
+)
 from jahs_bo.exceptions import InputError
 from jahs_bo.searchers import RandomSearcher, RegularizedEvolution, make_searcher
 from jahs_bo.searchers.gp import GPSearcher
@@ -16,6 +26,7 @@ from jahs_bo.types import Trial, TrialState
 
 FAST = {"n_random": 64, "n_neighbours": 12, "local_rounds": 1, "fit_maxiter": 30}
 PRIOR = {"nor_conv_3x3": 0.7, "skip_connect": 0.1, "nor_conv_1x1": 0.1, "avg_pool_3x3": 0.1}
+GRAMMAR_PRIOR = {"CONV": {"conv3x3o": 8, "conv1x1o": 1, "dconv3x3o": 1}}
 
 
 def prior_space() -> SearchSpace:
@@ -77,7 +88,7 @@ def test_pibo_needs_a_log_acquisition_and_a_valid_beta():
 
 def test_pibo_weight_decays_with_the_number_of_observations():
     space = prior_space()
-    searcher = GPSearcher(space, n_init=5, use_prior=True, **FAST)
+    searcher = GPSearcher(space, n_init=5, use_prior=True, prior_init_fraction=1.0, **FAST)
     trials = run(searcher, n_pool, 6)
     assert searcher.model is not None
     # The initial design came from the prior.
@@ -118,3 +129,96 @@ def test_pibo_proposals_follow_the_prior_early_on():
     pibo, plain = proposals(True), proposals(False)
     assert space.log_prior(pibo).mean() > space.log_prior(plain).mean() + 1.0
     assert conv_share(pibo) > conv_share(plain)
+
+
+def test_floored_log_prior_mixes_the_prior_with_uniform():
+    lp = torch.tensor([-50.0, -4.0, 0.0, 2.0])
+    torch.testing.assert_close(floored_log_prior(lp, 0.0), lp)
+    floored = floored_log_prior(lp, 0.01)
+    expected = torch.log(0.01 + 0.99 * torch.exp(lp))
+    torch.testing.assert_close(floored, expected)
+    # bounded below by log(floor), order kept, uniform's weight kept
+    assert floored.min() >= np.log(0.01) - 1e-6 and torch.all(floored.diff() > 0)
+    assert abs(float(floored_log_prior(torch.tensor([0.0]), 0.3))) < 1e-6
+    for bad in (-0.1, 1.0, 1.5):
+        with pytest.raises(InputError, match="prior_floor"):
+            floored_log_prior(lp, bad)
+    for bad in (-0.1, 1.0, "0.1", True):
+        with pytest.raises(InputError, match="prior_floor"):
+            GPSearcher(prior_space(), use_prior=True, prior_floor=bad)
+    with pytest.raises(InputError, match="prior_mode_first"):
+        GPSearcher(prior_space(), use_prior=True, prior_mode_first="yes")
+
+
+def test_the_floor_bounds_the_penalty_of_a_region_the_prior_rules_out():
+    space = prior_space()
+    searcher = GPSearcher(space, n_init=5, use_prior=True, **FAST)
+    run(searcher, n_pool, 6)
+    configs = space.sample_many(64, np.random.default_rng(2))
+    X = searcher.encoder.encode(configs).unsqueeze(-2)
+    base = JointLogEI(searcher.model, best_f=0.0)
+    with torch.no_grad():
+        plain = base(X)
+        term = PriorWeightedAcquisition(base, searcher.encoder, 1.0, floor=0.01)(X) - plain
+        raw = PriorWeightedAcquisition(base, searcher.encoder, 1.0)(X) - plain
+    # cells with a "none" edge (prior 0) are clipped at -50 without the floor, at log 0.01 with it
+    assert raw.min() == MIN_LOG_PRIOR and term.min() >= np.log(0.01) - 1e-6
+    assert searcher.prior_floor == DEFAULT_PRIOR_FLOOR
+
+
+def test_prior_mode_is_the_users_best_guess():
+    rng = np.random.default_rng(0)
+    cell = NB201Cell(op_prior=PRIOR)
+    assert set(cell.to_ops(cell.prior_mode(rng))) == {"nor_conv_3x3"}
+    # without a prior every cell is as likely: a random one (never the all-"none" cell)
+    assert len({NB201Cell().prior_mode(np.random.default_rng(s)) for s in range(5)}) > 1
+    cs = ConfigurationSpace(
+        {"lr": UniformFloatHyperparameter("lr", 1e-4, 1e-1, log=True, default_value=3e-3)}
+    )
+    cs.add(NormalFloatHyperparameter("wd", mu=0.2, sigma=0.1, lower=0.0, upper=1.0))
+    space = SearchSpace(cs, {"arch": cell}, prior_confidence={"lr": "high"})
+    mode = space.prior_mode(rng)
+    assert mode["lr"] == pytest.approx(3e-3) and mode["wd"] == pytest.approx(0.2)
+    assert space.log_prior([mode])[0] >= space.log_prior(space.sample_prior(200, rng)).max()
+
+
+def test_a_domain_without_an_exact_mode_takes_its_most_probable_draw():
+    from jahs_bo.spaces import hierarchical_nb201_space
+
+    dom = hierarchical_nb201_space(production_prior=GRAMMAR_PRIOR).architectures["arch"]
+    mode = dom.prior_mode(np.random.default_rng(0), draws=16)
+    assert dom.validate(mode) == mode
+    rng = np.random.default_rng(0)
+    same = [dom.sample_prior(rng) for _ in range(16)]  # the draws prior_mode made
+    assert dom.log_prior(mode) == max(dom.log_prior(v) for v in same)
+    assert dom.log_prior(mode) > np.median([dom.log_prior(v) for v in same])
+
+
+def test_pibo_suggests_the_prior_mode_first_then_draws_from_the_prior():
+    space = prior_space()
+    searcher = GPSearcher(space, n_init=4, use_prior=True, **FAST)
+    trials = run(searcher, n_pool, 4)
+    assert set(NB201Cell().to_ops(trials[0].config["arch"])) == {"nor_conv_3x3"}
+    assert len({t.config["arch"] for t in trials}) == 4
+    off = GPSearcher(
+        space, n_init=4, use_prior=True, prior_mode_first=False, prior_init_fraction=1.0, **FAST
+    )
+    firsts = {off.suggest([], [], np.random.default_rng(s))["arch"] for s in range(6)}
+    assert len(firsts) > 1  # plain prior draws
+    # a resumed study (trials present) does not go back to the mode
+    again = GPSearcher(space, n_init=4, use_prior=True, **FAST)
+    assert again.suggest(trials[1:2], [], np.random.default_rng(9)) != trials[0].config
+
+
+def test_prior_init_fraction_spreads_uniform_draws_through_the_initial_design():
+    space = prior_space()
+    searcher = GPSearcher(space, n_init=81, use_prior=True, prior_init_fraction=0.5, **FAST)
+    trials = run(searcher, n_pool, 81)
+    assert set(NB201Cell().to_ops(trials[0].config["arch"])) == {"nor_conv_3x3"}
+    prior_draws = [t.config for t in trials[1::2]]  # k = 1, 3, 5, ...
+    uniform_draws = [t.config for t in trials[2::2]]
+    assert conv_share(prior_draws) > 0.5 and conv_share(uniform_draws) < 0.3
+    assert GPSearcher(space, use_prior=True).prior_init_fraction == 0.5
+    for bad in (-0.1, 1.5, "0.5", True):
+        with pytest.raises(InputError, match="prior_init_fraction"):
+            GPSearcher(space, use_prior=True, prior_init_fraction=bad)
