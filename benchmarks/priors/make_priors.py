@@ -120,8 +120,8 @@ def lcbench_prior_space(task: str, kind: Kind, confidence: str = "medium") -> Se
     for name in base.hp_names:
         hp = base.hyperparameters[name]
         vec = float(np.asarray(hp.to_vector(refs[task][name]), dtype=float).reshape(-1)[0])
-        shift = 1.0 - 2.0 * vec if kind == "misleading" else NEAR_SHIFT * np.sign(0.5 - vec)
-        vec += float(shift)
+        toward_middle = min(NEAR_SHIFT, abs(0.5 - vec)) * np.sign(0.5 - vec)
+        vec += float(1.0 - 2.0 * vec if kind == "misleading" else toward_middle)
         value = hp.to_value(np.asarray([vec]))[0]
         cs.add(_with_default(hp, float(value)))
     return SearchSpace(

@@ -41,6 +41,13 @@ def pibo_exponent(beta: float, n_observations: int) -> float:
     return float(beta) / float(n_observations)
 
 
+def _check_floor(floor: float) -> None:
+    if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)):
+        raise InputError(f"prior_floor must be a number in [0, 1), got {floor!r}")
+    if not 0.0 <= float(floor) < 1.0:
+        raise InputError(f"prior_floor must lie in [0, 1), got {floor!r}")
+
+
 def floored_log_prior(log_prior: Tensor, floor: float) -> Tensor:
     """``log(floor + (1 - floor) * prior)``: the prior mixed with uniform, in log space.
 
@@ -49,8 +56,7 @@ def floored_log_prior(log_prior: Tensor, floor: float) -> Tensor:
     uninformed guess, and an acquisition can overcome a misleading prior within a budget
     (``floor = 0`` returns ``log_prior`` as is).
     """
-    if not 0.0 <= floor < 1.0:
-        raise InputError(f"prior_floor must lie in [0, 1), got {floor!r}")
+    _check_floor(floor)
     if floor == 0.0:
         return log_prior
     return torch.logaddexp(
@@ -92,8 +98,7 @@ class PriorWeightedAcquisition(AcquisitionFunction):
         self, base: AcquisitionFunction, encoder: JointEncoder, weight: float, floor: float = 0.0
     ) -> None:
         super().__init__(model=base.model)
-        if not 0.0 <= floor < 1.0:
-            raise InputError(f"prior_floor must lie in [0, 1), got {floor!r}")
+        _check_floor(floor)
         self.base = base
         self.encoder = encoder
         self.weight = float(weight)

@@ -59,6 +59,7 @@ import warnings
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -340,6 +341,8 @@ class GPSearcher(Searcher):
                 f"prior_init_fraction must be a number in [0, 1], got {prior_init_fraction!r}"
             )
         self.prior_init_fraction = float(prior_init_fraction)
+        self._prior_share = Fraction(self.prior_init_fraction).limit_denominator(10_000)
+        self._initial_count = 0
         _check_choice("acquisition", acquisition, ACQUISITIONS)
         _check_choice("pending_acquisition", pending_acquisition, ("auto", *ACQUISITIONS))
         if pending_acquisition == "auto":
@@ -498,12 +501,7 @@ class GPSearcher(Searcher):
         seen = seen_keys(self, trials, pending)
         done, losses = self.losses(trials)
         if len(done) < self.n_init:
-            k = len(trials) + len(pending)
-            if self.use_prior and self.prior_mode_first and k == 0:
-                return self.space.prior_mode(rng)
-            share = self.prior_init_fraction
-            from_prior = self.use_prior and math.ceil(k * share) > math.ceil((k - 1) * share)
-            return fresh_sample(self, seen, rng, prior=from_prior)
+            return self._initial(len(trials) + len(pending), seen, rng)
         self._n_observed = len(done)
         stalled = self._stalled(losses)  # before any cap: it counts in trial order
         if self.max_observations is not None and len(done) > self.max_observations:
@@ -640,6 +638,25 @@ class GPSearcher(Searcher):
             return False
         since_best = len(losses) - 1 - int(np.argmin(losses[:, 0]))
         return since_best >= self.stall_patience
+
+    def _initial(self, k: int, seen: AbstractSet[str], rng: np.random.Generator) -> Config:
+        """The ``k``-th configuration of the initial design (``k`` trials proposed before it).
+
+        Bracket schedulers show the searcher no trials until a fidelity level has enough
+        results, so ``k`` is also counted here: the larger of the study's count and the
+        suggestions of this initial design so far (a resumed process counts from the study).
+        """
+        k = max(k, self._initial_count)
+        self._initial_count = k + 1
+        if not self.use_prior:
+            return fresh_sample(self, seen, rng)
+        mode_first = self.prior_mode_first
+        if mode_first and k == 0:
+            return self.space.prior_mode(rng)
+        j = k - int(mode_first)  # index in the design after the mode
+        share = self._prior_share
+        from_prior = math.ceil((j + 1) * share) > math.ceil(j * share)
+        return fresh_sample(self, seen, rng, prior=from_prior)
 
     def _pibo(self, acqf: AcquisitionFunction | None, n: int) -> AcquisitionFunction | None:
         """``acqf`` weighted by ``prior ** (prior_beta / n)`` with ``use_prior``, else as is."""

@@ -200,9 +200,11 @@ class SearchSpace:
     def prior_mode(self, rng: np.random.Generator) -> Config:
         """The configuration the expert prior rates most likely: the user's best guess.
 
-        Hyperparameters take ConfigSpace's default configuration, which is the centre of every
-        stated prior (the default of a ``prior_confidence``, a normal's mean, a beta's mode, the
-        heaviest categorical weight; hyperparameters without a prior keep their default too).
+        Hyperparameters take ConfigSpace's default configuration: the centre of a prior stated by
+        a default and a ``prior_confidence``, and for ConfigSpace's own distributions their
+        default value, which ConfigSpace sets to the normal's mean, the beta's mode or the
+        heaviest categorical weight unless the user gives another (then the user's default is
+        taken as their best guess); hyperparameters without a prior keep their default too.
         Architectures take their domain's :meth:`prior_mode
         <jahs_bo.spaces.base.ArchitectureDomain.prior_mode>` (ConfigSpace refuses forbidden
         clauses that exclude the default, so it is always valid). The GP searcher evaluates it

@@ -222,3 +222,31 @@ def test_prior_init_fraction_spreads_uniform_draws_through_the_initial_design():
     for bad in (-0.1, 1.5, "0.5", True):
         with pytest.raises(InputError, match="prior_init_fraction"):
             GPSearcher(space, use_prior=True, prior_init_fraction=bad)
+
+
+@pytest.mark.parametrize("scheduler", ["asha", "hyperband"])
+def test_under_a_bracket_scheduler_the_mode_comes_once_and_the_design_mixes(scheduler):
+    from jahs_bo.study import create_study
+
+    cs = ConfigurationSpace({"x": UniformFloatHyperparameter("x", 0.0, 1.0, default_value=0.2)})
+    space = SearchSpace(cs, None, [Fidelity("epochs", 1, 9)], prior_confidence={"x": "high"})
+    study = create_study(
+        space,
+        searcher="gp",
+        searcher_options={"use_prior": True, "n_init": 12, **FAST},
+        scheduler=scheduler,
+        scheduler_options={"eta": 3},
+        seed=0,
+    )
+    new = []
+    for _ in range(12):
+        trial = study.ask()
+        if trial.config not in new:
+            new.append(trial.config)
+        study.tell(trial, (trial.config["x"] - 0.7) ** 2)
+    # the scheduler shows the searcher no trials at first: the mode must not repeat
+    assert new[0]["x"] == pytest.approx(0.2)
+    assert sum(c["x"] == pytest.approx(0.2) for c in new) == 1
+    # after the mode, prior draws (near 0.2) and uniform draws alternate
+    near = [abs(c["x"] - 0.2) < 0.25 for c in new[1:7]]
+    assert sum(near) >= 3 and not all(near)
