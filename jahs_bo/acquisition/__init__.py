@@ -33,6 +33,7 @@ from jahs_bo.acquisition.prior import (
     DEFAULT_PRIOR_BETA,
     DEFAULT_PRIOR_FLOOR,
     PriorWeightedAcquisition,
+    check_prior_floor,
     encoded_log_prior,
     pibo_exponent,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_PRIOR_BETA",
     "DEFAULT_PRIOR_FLOOR",
     "PriorWeightedAcquisition",
+    "check_prior_floor",
     "encoded_log_prior",
     "pibo_exponent",
     "AcquisitionName",

@@ -41,11 +41,13 @@ def pibo_exponent(beta: float, n_observations: int) -> float:
     return float(beta) / float(n_observations)
 
 
-def _check_floor(floor: float) -> None:
+def check_prior_floor(floor: float) -> float:
+    """``floor`` as a float; :class:`InputError` unless it is a number in ``[0, 1)``."""
     if isinstance(floor, bool) or not isinstance(floor, (int, float, np.floating)):
         raise InputError(f"prior_floor must be a number in [0, 1), got {floor!r}")
     if not 0.0 <= float(floor) < 1.0:
         raise InputError(f"prior_floor must lie in [0, 1), got {floor!r}")
+    return float(floor)
 
 
 def floored_log_prior(log_prior: Tensor, floor: float) -> Tensor:
@@ -56,8 +58,7 @@ def floored_log_prior(log_prior: Tensor, floor: float) -> Tensor:
     uninformed guess, and an acquisition can overcome a misleading prior within a budget
     (``floor = 0`` returns ``log_prior`` as is).
     """
-    _check_floor(floor)
-    if floor == 0.0:
+    if check_prior_floor(floor) == 0.0:
         return log_prior
     return torch.logaddexp(
         torch.full_like(log_prior, float(np.log(floor))), log_prior + float(np.log1p(-floor))
@@ -98,11 +99,10 @@ class PriorWeightedAcquisition(AcquisitionFunction):
         self, base: AcquisitionFunction, encoder: JointEncoder, weight: float, floor: float = 0.0
     ) -> None:
         super().__init__(model=base.model)
-        _check_floor(floor)
         self.base = base
         self.encoder = encoder
         self.weight = float(weight)
-        self.floor = float(floor)
+        self.floor = check_prior_floor(floor)
 
     def forward(self, X: Tensor) -> Tensor:
         """Values of ``b x 1 x d`` candidates (``b``)."""
@@ -119,6 +119,7 @@ __all__ = [
     "DEFAULT_PRIOR_FLOOR",
     "MIN_LOG_PRIOR",
     "PriorWeightedAcquisition",
+    "check_prior_floor",
     "encoded_log_prior",
     "floored_log_prior",
     "pibo_exponent",

@@ -41,10 +41,11 @@ the feasible front. Parents of the local search are ranked feasible-first.
 
 Expert priors (``use_prior``, piBO, Hvarfner et al. 2022): the first suggestion is the prior's
 mode (:meth:`SearchSpace.prior_mode <jahs_bo.spaces.SearchSpace.prior_mode>`, the user's best
-guess), the rest of the initial design alternately from the prior (:meth:`SearchSpace.sample_prior
-<jahs_bo.spaces.SearchSpace.sample_prior>`) and uniformly (``prior_init_fraction``), half as many
-prior samples as ``n_random`` join the candidate pool, and the log acquisition gains ``(prior_beta / n) * log prior(x)`` after ``n``
-observations (:mod:`jahs_bo.acquisition.prior`), i.e. the acquisition is multiplied by
+guess), the rest of the initial design alternately from the prior
+(:meth:`SearchSpace.sample_prior <jahs_bo.spaces.SearchSpace.sample_prior>`) and uniformly
+(``prior_init_fraction``), half as many prior samples as ``n_random`` join the candidate pool,
+and the log acquisition gains ``(prior_beta / n) * log prior(x)`` after ``n`` observations
+(:mod:`jahs_bo.acquisition.prior`), i.e. the acquisition is multiplied by
 ``prior(x) ** (prior_beta / n)``. The prior in that weight is mixed with uniform
 (``prior_floor``), so that a misleading prior can be overcome within a budget.
 
@@ -77,6 +78,7 @@ from jahs_bo.acquisition import (
     DEFAULT_PRIOR_FLOOR,
     CandidateSearch,
     PriorWeightedAcquisition,
+    check_prior_floor,
     default_n_random,
     incumbent_value,
     make_acquisition,
@@ -228,14 +230,8 @@ class GPSearcher(Searcher):
         prior_init_fraction: With ``use_prior``, the share of the initial design (after the
             mode) drawn from the prior, spread evenly; the rest is drawn uniformly (default
             ``0.5``, as PriorBand mixes prior and uniform draws; ``1.0`` draws it all from the
-            prior). Uniform draws give the model the global view a misleading prior denies it.
-            Measured (``benchmarks/results/priors``, 100 evaluations): with a misleading prior
-            on LCBench 7593 / 168329 the paper's piBO ended at a regret of 14.7 / 8.7 points
-            (4 seeds), these defaults at 1.5 / 4.7 (20 seeds; the no-prior GP at -2.0 / 0.1);
-            the uniform half alone, paired over 10 seeds, cut the regret after 50 evaluations
-            from 9.4 to 0.2 on 7593. Its price is paid with a good prior: on NB201 the regret
-            after 10 evaluations is 0.25-0.55 points higher than with the whole design from
-            the prior, and within about 0.1 point of it from 50 evaluations on.
+            prior). Uniform draws give the model the global view a misleading prior denies it
+            (measurements behind the three prior defaults: ``benchmarks/results/gp-defaults.md``).
         constraints: Outcome constraints (see the module docstring).
         screened: Whether a scheduler screens the proposals at low fidelity first.
         pending_acquisition: The acquisition of a suggestion made while trials are running
@@ -322,13 +318,7 @@ class GPSearcher(Searcher):
         if not 0.0 <= float(prior_beta) < float("inf"):
             raise InputError(f"prior_beta must be a finite number >= 0, got {prior_beta!r}")
         self.prior_beta = float(prior_beta)
-        if (
-            isinstance(prior_floor, bool)
-            or not isinstance(prior_floor, (int, float))
-            or not 0.0 <= float(prior_floor) < 1.0
-        ):
-            raise InputError(f"prior_floor must be a number in [0, 1), got {prior_floor!r}")
-        self.prior_floor = float(prior_floor)
+        self.prior_floor = check_prior_floor(prior_floor)
         if not isinstance(prior_mode_first, (bool, np.bool_)):
             raise InputError(f"prior_mode_first must be True or False, got {prior_mode_first!r}")
         self.prior_mode_first = bool(prior_mode_first)
