@@ -66,6 +66,10 @@ def _register_all() -> None:
     register_problem("nb201-mo/cifar10", functools.partial(make_nb201_mo, "cifar10"))
     for space_name in ("grammar", "nb201"):
         register_problem(f"digits-nas/{space_name}", functools.partial(make_digits_nas, space_name))
+        register_problem(
+            f"digits-nas-mf/{space_name}",
+            functools.partial(make_digits_nas, space_name, multi_fidelity=True),
+        )
     for task in TASKS:
         register_problem(f"digits-tasks/{task}", functools.partial(make_digits_task, task))
     for task in lcbench_tasks():

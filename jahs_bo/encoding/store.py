@@ -105,19 +105,21 @@ class _Level:
         self._dirty = True
         return self._indptr.n - 2
 
-    def _row(self, counts: Mapping[str, int]) -> tuple[tuple[np.ndarray, np.ndarray], float]:
-        cols = np.fromiter(
-            (self.vocab.setdefault(k, len(self.vocab)) for k in counts), dtype=np.int64
-        )
+    def put(self, slot: int, counts: Mapping[str, int]) -> bytes:
+        """Set the histogram of ``slot`` (a new slot at the end, or a freed one).
+
+        Returns:
+            The histogram as bytes that are equal exactly when the histograms are (feature
+            indices in increasing order, then their counts).
+        """
+        vocab = self.vocab
+        cols = np.fromiter((vocab.setdefault(k, len(vocab)) for k in counts), dtype=np.int64)
         vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         norm = float(np.sqrt(vals @ vals))
-        return (cols, vals / norm if norm > 0 else vals), norm**2
-
-    def put(self, slot: int, counts: Mapping[str, int]) -> None:
-        """Set the histogram of ``slot`` (a new slot at the end, or a freed one)."""
-        row, sq = self._row(counts)
-        self._point(slot, self._append_row(*row))
-        self.sqnorm.set(slot, sq)
+        self._point(slot, self._append_row(cols, vals / norm if norm > 0 else vals))
+        self.sqnorm.set(slot, norm**2)
+        order = np.argsort(cols)
+        return cols[order].tobytes() + vals[order].tobytes()
 
     def clear(self, slot: int) -> None:
         """Drop the histogram of an evicted slot."""
@@ -302,13 +304,13 @@ class ArchitectureStore:
                 f"{self.n_levels}; build the store with n_levels={len(histograms)}"
             )
         i = heapq.heappop(self._free) if self._free else len(self._values)
-        signature = []
-        for level, lev in enumerate(self._levels):
-            counts = histograms[level] if level < len(histograms) else {}
-            lev.put(i, counts)
-            signature.append(tuple(sorted(counts.items())))
         # A digest, not the histograms themselves: equal features, equal signature.
-        sig = blake2b(repr(signature).encode(), digest_size=16).digest()
+        digest = blake2b(digest_size=16)
+        for level, lev in enumerate(self._levels):
+            row = lev.put(i, histograms[level] if level < len(histograms) else {})
+            digest.update(len(row).to_bytes(8, "little"))
+            digest.update(row)
+        sig = digest.digest()
         rep = self._by_features.setdefault(sig, i)
         if i == len(self._values):
             self._values.append(v)

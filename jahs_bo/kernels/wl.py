@@ -168,3 +168,35 @@ class HierarchicalWLKernel(Kernel):
         for level, k in enumerate(grams):
             out = out + w[(..., level, *extra)] * k
         return out
+
+
+class LevelProductWLKernel(Kernel):
+    """Product of per-level WL kernels: ``k = prod_l k_l``.
+
+    Two architectures are similar only when they are similar at every level (the final graph
+    and each derivation level of a grammar architecture). Unlike
+    :class:`HierarchicalWLKernel` it has no weights to learn, which small data fit badly
+    (measurements: ``benchmarks/results/digits-nas/results.md``). ``k(a, a) = 1``; wrap it in
+    a ``ScaleKernel`` for an output scale.
+
+    Args:
+        store: Store with ``n_levels`` levels.
+        **kwargs: Passed to ``gpytorch.kernels.Kernel``.
+
+    Shapes:
+        as :class:`WLKernel`.
+    """
+
+    has_lengthscale = False
+
+    def __init__(self, store: ArchitectureStore, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.store = store
+        self.cache = GramCache()
+
+    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:
+        grams = _gathered_grams(self.store, self.cache, range(self.store.n_levels), x1, x2, diag)
+        out = grams[0]
+        for k in grams[1:]:
+            out = out * k
+        return out

@@ -32,7 +32,13 @@ from torch import Tensor
 from jahs_bo.encoding.store import ArchitectureStore
 from jahs_bo.encoding.wl import Direction
 from jahs_bo.exceptions import InputError
-from jahs_bo.kernels import DeepGraphKernel, HierarchicalWLKernel, WLKernel, joint_kernel
+from jahs_bo.kernels import (
+    DeepGraphKernel,
+    HierarchicalWLKernel,
+    LevelProductWLKernel,
+    WLKernel,
+    joint_kernel,
+)
 from jahs_bo.kernels.joint import Combination
 from jahs_bo.types import Config
 
@@ -48,7 +54,7 @@ def reflect_unit(v: float) -> float:
     return 2.0 - v if v > 1.0 else v
 
 
-ArchKernel = Literal["wl", "deep"]
+ArchKernel = Literal["wl", "wl-product", "deep"]
 
 
 class JointEncoder:
@@ -269,8 +275,10 @@ class JointEncoder:
 
         Args:
             combination: How the parts combine.
-            arch_kernel: ``"wl"`` (hierarchical WL where a domain has several graph levels) or
-                ``"deep"`` (GIN encoder + Matern, trained by the marginal likelihood).
+            arch_kernel: ``"wl"`` (where a domain has several graph levels: hierarchical WL,
+                softmax-weighted levels), ``"wl-product"`` (several levels: the product of
+                the per-level WL kernels; one level: as ``"wl"``) or ``"deep"`` (GIN encoder +
+                Matern, trained by the marginal likelihood).
         """
         arch = []
         for col, (name, store) in zip(self.arch_dims, self.stores.items(), strict=True):
@@ -281,12 +289,16 @@ class JointEncoder:
                         store, dom.to_pyg, in_channels=len(dom.labels()), active_dims=[col]
                     )
                 )
+            elif store.n_levels > 1 and arch_kernel == "wl-product":
+                arch.append(LevelProductWLKernel(store, active_dims=[col]))
             elif store.n_levels > 1:
                 arch.append(HierarchicalWLKernel(store, active_dims=[col]))
-            elif arch_kernel == "wl":
+            elif arch_kernel in ("wl", "wl-product"):
                 arch.append(WLKernel(store, active_dims=[col]))
             else:
-                raise InputError(f"arch_kernel must be 'wl' or 'deep', got {arch_kernel!r}")
+                raise InputError(
+                    f"arch_kernel must be 'wl', 'wl-product' or 'deep', got {arch_kernel!r}"
+                )
         return joint_kernel(
             arch, self.numeric_dims, self.categorical_dims, self.fidelity_dims, combination
         )

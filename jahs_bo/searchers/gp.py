@@ -169,7 +169,9 @@ class GPSearcher(Searcher):
         beta: UCB exploration weight.
         combination: How the kernel parts combine (``"product"``, ``"sum"``, ``"sum_product"``;
             see :mod:`jahs_bo.kernels.joint`).
-        arch_kernel: ``"wl"`` (hierarchical WL for multi-level domains) or ``"deep"`` (GIN).
+        arch_kernel: ``"wl"`` (for multi-level domains such as grammars: hierarchical WL,
+            softmax-weighted levels), ``"wl-product"`` (multi-level: the product of the
+            per-level WL kernels) or ``"deep"`` (GIN).
         wl_iterations: WL refinement steps ``h`` (measurements:
             ``benchmarks/results/gp-defaults.md``).
         wl_direction: WL neighbourhood: ``"in"``, ``"out"`` or ``"both"`` (default; measurements:
@@ -346,7 +348,7 @@ class GPSearcher(Searcher):
             )
         self.pending_acquisition = pending_acquisition
         _check_choice("combination", combination, COMBINATIONS)
-        _check_choice("arch_kernel", arch_kernel, ("wl", "deep"))
+        _check_choice("arch_kernel", arch_kernel, ("wl", "wl-product", "deep"))
         _check_choice("pending_strategy", pending_strategy, ("kriging_believer", "ignore"))
         _check_choice("y_transform", y_transform, Y_TRANSFORMS)
         _check_choice("mo_acquisition", mo_acquisition, MO_ACQUISITIONS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -80,6 +81,36 @@ def test_problem_is_registered_and_evaluates_through_the_cache(tmp_path):
     TrainCache(cache).put("nb201", config["arch"], PROTOCOLS["b16"], 0, metrics)
     assert problem(config) == 61.0
     assert problem.regret(61.0) == pytest.approx(39.0)
+
+
+def test_multi_fidelity_problem_trains_fewer_epochs_at_a_third_of_the_cost(tmp_path):
+    assert {"digits-nas-mf/grammar", "digits-nas-mf/nb201"} <= set(list_problems("digits-nas-mf/*"))
+    cache = tmp_path / "c.jsonl"
+    problem = get_problem("digits-nas-mf/nb201", cache=str(cache))
+    assert list(problem.space_factory().fidelities) == ["epochs"]
+    config = problem.sample(np.random.default_rng(0))[0]
+    full = PROTOCOLS["b16"]
+    one = dataclasses.replace(full, epochs=1)
+    TrainCache(cache).put(
+        "nb201",
+        config["arch"],
+        full,
+        0,
+        {"val_acc": 80.0, "test_acc": 79.0, "seconds": 3.0, "params": 0.05},
+    )
+    TrainCache(cache).put(
+        "nb201",
+        config["arch"],
+        one,
+        0,
+        {"val_acc": 12.0, "test_acc": 11.0, "seconds": 1.0, "params": 0.05},
+    )
+    assert problem(config, {"epochs": 1}) == 12.0  # looked up under the 1-epoch protocol
+    assert problem(config) == problem(config, {"epochs": 3}) == 80.0
+    assert problem.cost({"epochs": 1}) * 3 == problem.cost(None) == 3.0
+    with pytest.raises(ValueError, match="epochs"):
+        problem(config, {"epochs": 2})
+    assert get_problem("digits-nas/nb201").cost(None) == 1.0  # single fidelity unchanged
 
 
 def test_grammar_kernel_bench_runs_on_a_small_table(tmp_path):

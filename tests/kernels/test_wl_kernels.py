@@ -13,7 +13,7 @@ import torch
 from jahs_bo.encoding.store import ArchitectureStore
 from jahs_bo.encoding.wl import wl_features, wl_node_labels
 from jahs_bo.exceptions import InputError
-from jahs_bo.kernels import HierarchicalWLKernel, WLKernel
+from jahs_bo.kernels import HierarchicalWLKernel, LevelProductWLKernel, WLKernel
 from jahs_bo.kernels.wl import GramCache
 from jahs_bo.spaces.nb201 import NB201Cell
 
@@ -206,6 +206,25 @@ def test_hierarchical_wl_weights_and_empty_levels():
     assert kern(x, diag=True).shape == (3,)
     with pytest.raises(InputError, match="n_levels"):
         ArchitectureStore(lambda v: [CELL_A] * 3, n_levels=2).add(["x"])
+
+
+def test_level_product_wl_is_the_product_of_the_level_kernels():
+    levels = {"A": [CELL_A, CELL_B], "B": [CELL_B], "C": [CELL_B, CELL_A], "D": [CELL_A, CELL_B]}
+    store = ArchitectureStore(levels.__getitem__, iterations=1, n_levels=2)
+    x = torch.tensor(store.add(list(levels)), dtype=torch.double).unsqueeze(-1)
+    kern = LevelProductWLKernel(store)
+    k = kern(x).to_dense()
+    k0 = WLKernel(store, level=0)(x).to_dense()
+    k1 = WLKernel(store, level=1)(x).to_dense()
+    torch.testing.assert_close(k, k0 * k1)
+    torch.testing.assert_close(torch.diagonal(k), torch.tensor([1.0, 1.0, 1.0, 1.0]).double())
+    # Similar at one level only is not similar: "A" and "C" swap their levels.
+    assert k0[0, 2] < 1 and k1[0, 2] < 1 and k[0, 2] == pytest.approx(k0[0, 2] * k1[0, 2])
+    assert k[1, 0] == 0  # "B" lacks level 1
+    assert k[0, 3] == pytest.approx(1.0)  # equal graphs at every level
+    assert torch.linalg.eigvalsh(k).min() > -1e-9  # Schur product of PSD kernels
+    torch.testing.assert_close(kern(x, diag=True), torch.diagonal(k))
+    assert not list(kern.parameters())  # nothing to fit: the scale is a ScaleKernel's
 
 
 def _letters(v: str) -> list[nx.DiGraph]:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from jahs_bo.acquisition.optimize import N_RANDOM, N_RANDOM_GRAMMAR
+from jahs_bo.kernels import LevelProductWLKernel
 from jahs_bo.searchers import make_searcher
 from jahs_bo.searchers.gp import GPFitWarning, GPSearcher
 from jahs_bo.spaces import hierarchical_nb201_space, jahs_bench_201_space, nb201_space
@@ -89,10 +90,18 @@ def test_joint_space_with_fidelities_and_two_objectives():
     assert s.state is not None and len(s.encoder.fidelity_dims) == 4
 
 
-def test_hierarchical_grammar_runs_end_to_end():
+@pytest.mark.parametrize("arch_kernel", ["wl", "wl-product"])
+def test_hierarchical_grammar_runs_end_to_end(arch_kernel):
     space = hierarchical_nb201_space()
     s = GPSearcher(
-        space, ["minimize"], n_init=3, n_random=4, n_parents=2, n_neighbours=3, local_rounds=0
+        space,
+        ["minimize"],
+        n_init=3,
+        n_random=4,
+        n_parents=2,
+        n_neighbours=3,
+        local_rounds=0,
+        arch_kernel=arch_kernel,
     )
 
     def objective(cfg, fid):  # cheap synthetic objective on the derivation
@@ -102,7 +111,16 @@ def test_hierarchical_grammar_runs_end_to_end():
     trials = _run(s, objective, 5, 0)
     assert len({t.config["arch"] for t in trials}) == 5
     kern = s.model.covar_module.base_kernel
-    assert kern.level_weights.shape[-1] == s.encoder.stores["arch"].n_levels > 1
+    assert s.encoder.stores["arch"].n_levels > 1
+    if arch_kernel == "wl":  # learned level weights
+        assert kern.level_weights.shape[-1] == s.encoder.stores["arch"].n_levels
+    else:
+        assert isinstance(kern, LevelProductWLKernel)
+
+
+def test_unknown_arch_kernel_is_refused():
+    with pytest.raises(ValueError, match="arch_kernel.*wl-product"):
+        GPSearcher(nb201_space(), arch_kernel="wl-sum")
 
 
 def test_random_candidates_default_to_fewer_in_grammar_spaces():

@@ -38,6 +38,9 @@ __all__ = [
 #: Deepest derivation tree that is built or parsed (tree code recurses once per level, so this
 #: keeps it far from Python's recursion limit).
 MAX_DEPTH = 200
+#: Subtrees up to this many nodes keep their canonical string once printed (strings of at most
+#: a few hundred characters; larger trees join their children's).
+TEXT_MEMO_NODES = 64
 
 
 class InvalidDerivationError(GrammarError, InvalidConfigError):
@@ -105,9 +108,7 @@ class Derivation:
             node = node.children[0]
         if not node.children:
             return node.symbol
-        parts: list[str] = []
-        _emit(node, parts)
-        return "".join(parts)
+        return _text(node)
 
     def __str__(self) -> str:
         return self.to_string()
@@ -149,20 +150,25 @@ class Derivation:
         return Derivation(self.symbol, tuple(kids)) if changed else self
 
 
-def _emit(node: Derivation, out: list[str]) -> None:
-    while len(node.children) == 1:
-        node = node.children[0]
-    out.append("(")
+def _text(node: Derivation) -> str:
+    """The string of ``node`` (no single-child node on top, not a terminal). Subtrees of at
+    most :data:`TEXT_MEMO_NODES` nodes remember theirs: a mutation or crossover shares all
+    but one path of its tree with its parents, so printing it costs that path."""
+    cached = node.__dict__.get("_text")
+    if cached is not None:
+        return cached
+    parts = ["("]
     for i, child in enumerate(node.children):
         if i:
-            out.append(" ")
+            parts.append(" ")
         while len(child.children) == 1:
             child = child.children[0]
-        if child.children:
-            _emit(child, out)
-        else:  # a leaf: no call
-            out.append(child.symbol)
-    out.append(")")
+        parts.append(_text(child) if child.children else child.symbol)
+    parts.append(")")
+    text = "".join(parts)
+    if node.n_nodes <= TEXT_MEMO_NODES:
+        object.__setattr__(node, "_text", text)
+    return text
 
 
 # ---------------------------------------------------------------------- s-expressions

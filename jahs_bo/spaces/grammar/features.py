@@ -117,7 +117,7 @@ class WLComposer:
     def summary(self, node: Derivation, fold: int | None) -> Summary:
         """The summary of ``node`` (no single-child node on top) with the blocks ``fold``
         levels below it drawn as single nodes (``None``: none; ``0``: ``node`` itself)."""
-        if node.is_terminal:
+        if not node.children:  # a terminal
             return self._op(node.symbol)
         key = (node, fold)
         cached = self._cache.get(key)
@@ -165,12 +165,14 @@ class WLComposer:
 
     def _op(self, label: str) -> Summary:
         """An operation node between the two ends (a pruned zero operation: nothing)."""
-        if self.prune and label in ZERO_OPS:
-            return _DEAD
-        if label not in self._ops:
-            node = _Open(label, (), (), True, True)
-            self._ops[label] = Summary(True, {"0:" + label: 1}, (node,), 0)
-        return self._ops[label]
+        op = self._ops.get(label)
+        if op is None:
+            if self.prune and label in ZERO_OPS:
+                op = _DEAD
+            else:
+                op = Summary(True, {"0:" + label: 1}, (_Open(label, (), (), True, True),), 0)
+            self._ops[label] = op
+        return op
 
     def _compose(self, node: Derivation, fold: int | None, height: int = 0) -> Summary:
         """The summary of a block from its children's (``fold`` levels above the folding; the
@@ -192,15 +194,18 @@ class WLComposer:
             forward, backward = _reachable(succ, 0), _reachable(pred, 1)
             if 1 not in forward:
                 return Summary(False, {}, (), height)
-        counts: dict[str, int] = {}
+        kept = [(s, a, b) for s, a, b in children if s.connected and a in forward and b in backward]
+        # The largest histogram is copied (in C), the others added to it.
+        first = max(range(len(kept)), key=lambda j: len(kept[j][0].counts))
+        counts = dict(kept[first][0].counts)
         opened: list[_Open] = []
         sums_in: dict[int, list[str]] = {p: [] for p in range(2, n_points)}
         sums_out: dict[int, list[str]] = {p: [] for p in range(2, n_points)}
-        for s, a, b in children:
-            if not (s.connected and a in forward and b in backward):
-                continue
-            for feature, k in s.counts.items():
-                counts[feature] = counts.get(feature, 0) + k
+        get = counts.get
+        for j, (s, a, b) in enumerate(kept):
+            if j != first:
+                for feature, k in s.counts.items():
+                    counts[feature] = get(feature, 0) + k
             for o in s.open:
                 preds, succs = o.preds, o.succs
                 if o.at_src and a >= 2:

@@ -176,25 +176,36 @@ def layout(node: Derivation) -> tuple[int, list[tuple[Derivation, int, int]]]:
         ``child`` is laid out from tensor node ``a`` to ``b``, in the order children are built
         (the module docstring's rules).
     """
-    args = list(node.arguments)
-    spec = _arity(node.head)
+    kids = node.children
+    n_points, plan = _plan(kids[0].symbol if not kids[0].children else None, len(kids))
+    return n_points, [(kids[i], a, b) for i, a, b in plan]
+
+
+@lru_cache(maxsize=1024)
+def _plan(head: str | None, n_children: int) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """:func:`layout` by child index: ``(n, ((child index, a, b), ...))`` for a block with
+    this head terminal (``None``: none) and number of children (the head included);
+    remembered, as a grammar has few kinds of block and every block laid out asks."""
+    first = 1 if head is not None else 0  # the arguments follow the head
+    args = list(range(first, n_children))
+    spec = _arity(head)
     kind = spec[0] if spec is not None and spec[1] == len(args) else None
     if kind == "cell":
         ends = (0, 2, 3, 1)  # cell nodes n0..n3 -> tensor nodes
-        return 4, [(arg, ends[j], ends[k]) for (k, j), arg in zip(CELL_EDGES, args)]
+        return 4, tuple((arg, ends[j], ends[k]) for (k, j), arg in zip(CELL_EDGES, args))
     if kind == "residual":
         n, parts = _chain(args[:-1])
-        return n, [*parts, (args[-1], 0, 1)]
+        return n, (*parts, (args[-1], 0, 1))
     if kind == "linear":
         return _chain(args)
-    head = node.head
-    return _chain(([Derivation(head)] if head is not None else []) + args)
+    return _chain(list(range(n_children)))  # the head terminal first, as an operation
 
 
-def _chain(items: list[Derivation]) -> tuple[int, list[tuple[Derivation, int, int]]]:
-    """``items`` in sequence from tensor node ``0`` to ``1`` through new nodes ``2, 3, ...``."""
+def _chain(items: list[int]) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """Children ``items`` in sequence from tensor node ``0`` to ``1`` through new nodes
+    ``2, 3, ...``."""
     points = [0, *range(2, len(items) + 1), 1]
-    return len(items) + 1, [(item, points[i], points[i + 1]) for i, item in enumerate(items)]
+    return len(items) + 1, tuple((item, points[i], points[i + 1]) for i, item in enumerate(items))
 
 
 class _Builder:
