@@ -76,7 +76,7 @@ class JointGPFactory:
 
     Args:
         combination: How the kernel parts combine (see :mod:`jahs_bo.kernels.joint`).
-        arch_kernel: ``"wl"`` or ``"deep"`` (see
+        arch_kernel: ``"wl"``, ``"wl-product"`` or ``"deep"`` (see
             :meth:`~jahs_bo.models.encoder.JointEncoder.covar_module`).
 
     Example:

@@ -735,3 +735,30 @@ def test_deeply_nested_derivation_strings_are_rejected_cleanly():
     units = "".join(f'A{i} -> A{i + 1} | "a{i}"\n' for i in range(3000)) + 'A3000 -> "x"\n'
     with pytest.raises(InvalidConfigError):
         parse_derivation(Grammar.from_text(units), "x")
+
+
+def test_a_pickled_derivation_is_rebuilt_with_this_process_hash(tmp_path):
+    """Hashes of strings are salted per process: an unpickled tree must hash as a fresh one."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from jahs_bo.spaces import hierarchical_nb201_space
+
+    dom = hierarchical_nb201_space().architectures["arch"]
+    text = dom.sample(np.random.default_rng(0))
+    out = tmp_path / "tree.pkl"
+    code = (
+        "import pickle, sys\n"
+        "from jahs_bo.spaces import hierarchical_nb201_space\n"
+        "dom = hierarchical_nb201_space().architectures['arch']\n"
+        "tree = dom.parse(sys.argv[2]); tree.to_string()\n"
+        "open(sys.argv[1], 'wb').write(pickle.dumps(tree))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "1"}
+    subprocess.run([sys.executable, "-c", code, str(out), text], check=True, env=env)
+    loaded = pickle.loads(out.read_bytes())
+    fresh = dom.parse(text)
+    assert loaded == fresh and hash(loaded) == hash(fresh) and len({loaded, fresh}) == 1
+    assert loaded.to_string() == text

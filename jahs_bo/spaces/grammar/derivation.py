@@ -101,6 +101,11 @@ class Derivation:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from its fields: the hash (of strings, salted per process) and the remembered
+        # string are recomputed where the tree is unpickled, never carried over.
+        return (Derivation, (self.symbol, self.children))
+
     def to_string(self) -> str:
         """The canonical s-expression (see the module docstring)."""
         node = self
