@@ -113,7 +113,10 @@ class _Level:
             indices in increasing order, then their counts).
         """
         vocab = self.vocab
-        cols = np.fromiter((vocab.setdefault(k, len(vocab)) for k in counts), dtype=np.int64)
+        try:  # every feature known (the usual case once a search runs): a lookup in C
+            cols = np.fromiter(map(vocab.__getitem__, counts), dtype=np.int64, count=len(counts))
+        except KeyError:
+            cols = np.fromiter((vocab.setdefault(k, len(vocab)) for k in counts), dtype=np.int64)
         vals = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
         norm = float(np.sqrt(vals @ vals))
         self._point(slot, self._append_row(cols, vals / norm if norm > 0 else vals))

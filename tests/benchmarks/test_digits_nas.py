@@ -194,3 +194,28 @@ def test_import_fills_the_cache_from_the_table_and_target_reads_finals(tmp_path)
     finals = final_architectures(curves, budget=3)
     assert finals.loc[0, "arch"] == arch and finals.loc[0, "val_acc"] == 81.0
     assert final_architectures(curves, budget=4).empty  # runs shorter than the budget are left out
+
+
+def test_target_finals_of_a_multi_fidelity_run_are_full_fidelity_within_the_budget():
+    """BOHB's final architecture: the best 3-epoch evaluation within ``budget`` x 3 epochs."""
+    import json
+
+    import pandas as pd
+
+    from benchmarks.problems.digits_nas.target import final_architectures
+
+    curves = pd.DataFrame(
+        {
+            "problem": "digits-nas-mf/nb201",
+            "optimizer": "bohb",
+            "seed": 0,
+            "eval": [1, 2, 3, 4, 5],
+            "fidelity": [1.0, 1.0, 3.0, 3.0, 3.0],
+            "cum_cost": [1.0, 2.0, 5.0, 8.0, 11.0],
+            "value": [95.0, 60.0, 70.0, 81.0, 90.0],  # a 1-epoch value never counts
+            "config": [json.dumps({"arch": a}) for a in ("v", "w", "x", "best", "late")],
+        }
+    )
+    finals = final_architectures(curves, budget=3)  # 9 epochs: the 5th run is past it
+    assert finals.loc[0, "arch"] == "best" and finals.loc[0, "val_acc"] == 81.0
+    assert final_architectures(curves, budget=4).empty  # 12 epochs were not spent

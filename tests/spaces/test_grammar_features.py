@@ -165,3 +165,37 @@ def test_large_grammars_are_not_examined() -> None:
         "".join(f'A{i} -> "L" A{i + 1} | "x{i}"\n' for i in range(n // 2)) + f'A{n // 2} -> "x"\n'
     )
     assert not prints_uniquely(Grammar.from_text(text))
+
+
+@pytest.mark.parametrize("text", ["hierarchical", SMALL])
+def test_counted_sites_are_the_listed_sites(text: str) -> None:
+    grammar = hierarchical_nb201_grammar() if text == "hierarchical" else None
+    domain = GrammarDomain(grammar or Grammar.from_text(text))
+    sampler = domain._sampler
+    rng = np.random.default_rng(5)
+    trees = [_unfiltered(domain, rng) for _ in range(8)]
+    trees += [sampler.mutate(t, rng) for t in trees]
+    for tree in trees:
+        listed = sampler._find_sites(tree)
+        n, site = sampler._site_picker(tree)
+        assert n == len(listed) and [site(k) for k in range(n)] == listed
+
+
+def test_site_counts_left_on_a_tree_belong_to_their_sampler() -> None:
+    """Two grammars that disagree on which symbols vary count the same tree's sites apart."""
+    one = GrammarDomain(Grammar.from_text(SMALL))._sampler
+    fixed = """
+start: S
+S -> "Linear2" B B | "Residual2" B B B | A A
+A -> "Cell" O O O O O O | "zero"
+B -> "Linear2" O O
+O -> "id"
+"""
+    other = GrammarDomain(Grammar.from_text(fixed))._sampler
+    assert one._varies["B"] and not other._varies["B"]
+    tree = parse_derivation(one.grammar, "(Linear2 (Linear2 id id) (Linear2 id id))")
+    for sampler in (one, other, one, other):
+        n, site = sampler._site_picker(tree)
+        assert [site(k) for k in range(n)] == sampler._find_sites(tree)
+    assert one._site_picker(tree)[0] == 6  # the two B nodes and the four O nodes
+    assert other._site_picker(tree)[0] == 1  # only the whole derivation can change

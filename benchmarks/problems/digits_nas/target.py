@@ -30,7 +30,12 @@ from benchmarks.problems.digits_nas.problem import _arch
 from benchmarks.problems.digits_nas.protocol import PROTOCOLS
 from benchmarks.report import load_curves
 
-SPACES = {"digits-nas/grammar": "grammar", "digits-nas/nb201": "nb201"}
+SPACES = {
+    "digits-nas/grammar": "grammar",
+    "digits-nas/nb201": "nb201",
+    "digits-nas-mf/grammar": "grammar",
+    "digits-nas-mf/nb201": "nb201",
+}
 
 
 def random_search_expectation(values: np.ndarray, k: int) -> float:
@@ -74,15 +79,24 @@ def random_prefix(space: str, trained: Mapping[str, object], limit: int = 1000) 
 
 
 def final_architectures(curves: pd.DataFrame, budget: int) -> pd.DataFrame:
-    """One row per (problem, optimizer, seed): the incumbent after ``budget`` evaluations."""
+    """One row per (problem, optimizer, seed): the incumbent after ``budget`` evaluations (with
+    a fidelity: the best full-fidelity evaluation within ``budget`` full-run equivalents)."""
     rows = []
     for (problem, optimizer, seed), run in curves.groupby(["problem", "optimizer", "seed"]):
         if problem not in SPACES:
             continue
         run = run.sort_values("eval")
-        if int(run["eval"].max()) < budget:
-            continue
-        run = run[run["eval"] <= budget]
+        if (
+            "fidelity" in run and run["fidelity"].notna().any()
+        ):  # multi-fidelity: budget in full-run equivalents
+            full = float(run["fidelity"].max())
+            if float(run["cum_cost"].max()) < budget * full:
+                continue
+            run = run[(run["cum_cost"] <= budget * full) & (run["fidelity"] == full)]
+        else:
+            if int(run["eval"].max()) < budget:
+                continue
+            run = run[run["eval"] <= budget]
         best = run.loc[run["value"].idxmax()]
         rows.append(
             {

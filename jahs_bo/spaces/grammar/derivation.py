@@ -159,7 +159,7 @@ def _text(node: Derivation) -> str:
     """The string of ``node`` (no single-child node on top, not a terminal). Subtrees of at
     most :data:`TEXT_MEMO_NODES` nodes remember theirs: a mutation or crossover shares all
     but one path of its tree with its parents, so printing it costs that path."""
-    cached = node.__dict__.get("_text")
+    cached = getattr(node, "_text", None)  # (not __dict__: that would build one per node)
     if cached is not None:
         return cached
     parts = ["("]

@@ -160,7 +160,7 @@ class WLComposer:
 
     def _close(self, counts: dict[str, int], label: str, preds: tuple, succs: tuple) -> None:
         if self.iterations:
-            feature = self._feature(label, preds, succs)
+            feature = self._names.get((label, preds, succs)) or self._feature(label, preds, succs)
             counts[feature] = counts.get(feature, 0) + 1
 
     def _op(self, label: str) -> Summary:
@@ -179,7 +179,13 @@ class WLComposer:
         block's ``height`` is given with a fold, computed without)."""
         n_points, parts = layout(node)
         below = None if fold is None else fold - 1
-        children = [(self.summary(skip_units(c), below), a, b) for c, a, b in parts]
+        ops, summary = self._ops, self.summary
+        children = []
+        for c, a, b in parts:
+            while len(c.children) == 1:  # single-child nodes are transparent
+                c = c.children[0]
+            s = (ops.get(c.symbol) or self._op(c.symbol)) if not c.children else summary(c, below)
+            children.append((s, a, b))
         if fold is None:
             height = 1 + max(s.height for s, _, _ in children)
         if all(s.connected for s, _, _ in children):  # every tensor node on a path

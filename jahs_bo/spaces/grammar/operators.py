@@ -26,6 +26,7 @@ architecture). Parents that violate a rule are accepted as input.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_DEPTH", "MAX_NODES", "DerivationSampler"]
 
 _INF = float("inf")
+_TOKENS = itertools.count()
 #: Most nodes of a derivation the operators build when ``max_nodes`` is not given.
 MAX_NODES = 100_000
 _Option = tuple[Alternative, float, float, "Derivation | None"]
@@ -136,6 +138,7 @@ class DerivationSampler:
                 f"{grammar.start} within the depth limit has {int(need)} nodes; raise max_nodes"
             )
         self._varies = self._varying_symbols()
+        self._token = next(_TOKENS)  # tags the site counts this sampler leaves on trees
         # Memo of _options (a function of the nonterminal and the depth left), shared terminal
         # leaves (trees are immutable) and the mutable sites of the last trees mutated.
         self._feasible: dict[tuple[str, int], list[_Option]] = {}
@@ -374,6 +377,65 @@ class DerivationSampler:
             sites.append(((), 0))  # only the whole derivation can change
         return sites
 
+    def _site_picker(
+        self, tree: Derivation
+    ) -> tuple[int, Callable[[int], tuple[tuple[int, ...], int]]]:
+        """The number of mutable sites of ``tree`` and a function from ``k`` to the ``k``-th
+        (in the order of :meth:`_sites`).
+
+        Without shared nonterminals the sites are counted per subtree and remembered, so a
+        mutant (which shares all but one path with its parent) costs only that path, and the
+        ``k``-th site is found by walking down; with them, :meth:`_sites` lists them.
+        """
+        if self.grammar.shared:
+            sites = self._sites(tree)
+            return len(sites), sites.__getitem__
+        n = self._n_sites(tree)
+        if n == 0:
+            return (1, lambda k: ((), 0)) if self._varies[tree.symbol] else (0, lambda k: ((), 0))
+        return n, lambda k: self._kth_site(tree, k)
+
+    def _n_sites(self, node: Derivation) -> int:
+        """Mutable sites strictly below ``node`` (a grammar without shared nonterminals).
+
+        Remembered on the node itself as two integers, the count and this sampler's
+        :attr:`_token` (a separate cache would keep trees alive, and a container on every node
+        would slow Python's garbage collector), so the count lives exactly as long as the tree.
+        """
+        if getattr(node, "_sites_of", None) == self._token:  # (getattr keeps no __dict__)
+            return node._n_sites  # type: ignore[attr-defined]
+        varies = self._varies
+        n = 0
+        for child in node.children:
+            if child.children:
+                n += varies[child.symbol] + self._n_sites(child)
+        object.__setattr__(node, "_n_sites", n)
+        object.__setattr__(node, "_sites_of", self._token)
+        return n
+
+    def _kth_site(self, tree: Derivation, k: int) -> tuple[tuple[int, ...], int]:
+        """The ``k``-th site of :meth:`_sites` (``0 <= k < _n_sites(tree)``), walking down."""
+        varies = self._varies
+        path: list[int] = []
+        node = tree
+        while True:
+            for i, child in enumerate(node.children):
+                if not child.children:
+                    continue
+                if varies[child.symbol]:
+                    if k == 0:
+                        path.append(i)
+                        return tuple(path), len(path)
+                    k -= 1
+                below = self._n_sites(child)
+                if k < below:
+                    path.append(i)
+                    node = child
+                    break
+                k -= below
+            else:  # pragma: no cover - k is checked by the callers
+                raise IndexError("site index out of range")
+
     def _propagate(self, tree: Derivation, path: tuple[int, ...]) -> Derivation:
         """Make shared derivations consistent after the subtree at ``path`` changed."""
         g = self.grammar
@@ -398,8 +460,8 @@ class DerivationSampler:
             GrammarError: No site can change (the space has one architecture) or every try
                 reproduced ``tree``.
         """
-        sites = self._sites(tree)
-        if not sites:
+        n_sites, site = self._site_picker(tree)
+        if not n_sites:
             raise GrammarError(
                 "nothing to mutate: no nonterminal of this derivation has an alternative "
                 "(the space has a single architecture)"
@@ -412,7 +474,7 @@ class DerivationSampler:
                 # have only invalid neighbours): redraw the whole derivation.
                 path, depth = (), 0
             else:
-                path, depth = sites[int(rng.integers(len(sites)))]
+                path, depth = site(int(rng.integers(n_sites)))
             old = tree.at(path)
             depth_left = self.depth_cap - depth
             budget = self.node_cap - (tree.n_nodes - old.n_nodes)
