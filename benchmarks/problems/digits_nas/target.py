@@ -142,7 +142,9 @@ def table(done: pd.DataFrame, seeds: Sequence[int], budget: int, rs_rows: list[s
         f"{', '.join(map(str, seeds))}",
         "",
         f"The final architecture of a run is its incumbent after {budget} evaluations (best "
-        "validation accuracy under training seed 0). Each was trained again under protocol "
+        "validation accuracy under training seed 0; for BOHB the best full-fidelity evaluation "
+        "within the training time of that many full evaluations). Each was trained again under "
+        "protocol "
         f"`b16` with training seeds {', '.join(map(str, seeds))}; columns give its validation "
         "and test accuracy (%) averaged over the seeds, then mean ± standard error over the runs.",
         "",
