@@ -265,6 +265,12 @@ def main(argv: list[str] | None = None) -> None:
         "short run where a long grammar search is: every ask refills slots freed by evictions",
     )
     parser.add_argument(
+        "--n-random",
+        type=int,
+        default=None,
+        help="GPSearcher n_random (default: the searcher's, 256; 16 in grammar spaces)",
+    )
+    parser.add_argument(
         "--kernels", action="store_true", help="compare kernel combinations instead of timing"
     )
     args = parser.parse_args(argv)
@@ -287,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
         options["max_observations"] = args.max_observations or None
     if args.arch_store_size is not None:
         options["arch_store_size"] = args.arch_store_size
+    if args.n_random is not None:
+        options["n_random"] = args.n_random
     print(f"pending trials: {args.pending}; GPSearcher options: {options or 'defaults'}")
     print(
         f"{'sampler':<24}{'n':>6}{'median s':>10}{'max s':>8}{'x base':>9}"

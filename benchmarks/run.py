@@ -77,8 +77,9 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "gp-ts": {"searcher": "gp", "searcher_options": {"acquisition": "ts"}},
     # A random candidate pool 8x the default (2,048): is the acquisition's optimizer the limit?
     "gp-pool2k": {"searcher": "gp", "searcher_options": {"n_random": 2048}},
-    # Grammar spaces: 16 random derivations per ask instead of 64 (they never won an ask).
+    # Grammar spaces: 16 random derivations per ask (the default since 2026-12-02) or 64 (before).
     "gp-rand16": {"searcher": "gp", "searcher_options": {"n_random": 16}},
+    "gp-rand64": {"searcher": "gp", "searcher_options": {"n_random": 64}},
     # Grammar spaces: the product of the per-level WL kernels instead of softmax-weighted levels.
     "gp-levelprod": {"searcher": "gp", "searcher_options": {"arch_kernel": "wl-product"}},
     # BOHB without batch proposals (new configurations between model updates not believed).

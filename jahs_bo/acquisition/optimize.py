@@ -43,12 +43,14 @@ def make_scorer(
 #: Random candidates per suggestion (GP searcher default).
 N_RANDOM = 256
 #: Random candidates per suggestion in spaces with a grammar architecture. A random derivation of
-#: the hierarchical NB201 grammar costs ~17 ms to draw and featurize (a mutation ~3 ms), so 256
-#: of them were ~70% of an ask (n = 100: 5.3 s of CPU). In 24 asks (n = 100, a synthetic
-#: objective) the winner was never a random candidate, with 256 or 64 of them (the ~700
-#: neighbourhood and local-search candidates won every time); 64 keep some exploration for a
-#: third of the cost (``benchmarks/results/gp-overhead.md``).
-N_RANDOM_GRAMMAR = 64
+#: the hierarchical NB201 grammar is a whole new tree to draw and featurize (~17 ms, a mutation
+#: ~3 ms), and the trees and subtree summaries it leaves in the caches are most of what Python's
+#: garbage collector scans. In the GP's searches on real training (digits NAS, 270 asks) the
+#: winner was never a random candidate, always one of local search's second round, as in 24
+#: asks on a synthetic objective before; 16 keep some exploration, and a full-store ask costs
+#: about half of what it did with 64 (``benchmarks/results/gp-overhead.md``,
+#: ``benchmarks/results/digits-nas/candidates/``).
+N_RANDOM_GRAMMAR = 16
 
 
 def default_n_random(space: SearchSpace) -> int:

@@ -176,7 +176,7 @@ class GPSearcher(Searcher):
             ``benchmarks/results/gp-defaults.md``).
         wl_direction: WL neighbourhood: ``"in"``, ``"out"`` or ``"both"`` (default; measurements:
             ``benchmarks/results/gp-defaults.md``).
-        n_random: Random candidates per suggestion (default 256; 64 in spaces with a grammar
+        n_random: Random candidates per suggestion (default 256; 16 in spaces with a grammar
             architecture, where a random derivation costs ~6x a mutation and random candidates
             never won the acquisition in our measurements: see
             :data:`~jahs_bo.acquisition.optimize.N_RANDOM_GRAMMAR`).

@@ -125,7 +125,7 @@ def test_unknown_arch_kernel_is_refused():
 
 def test_random_candidates_default_to_fewer_in_grammar_spaces():
     assert GPSearcher(nb201_space()).search.n_random == N_RANDOM == 256
-    assert GPSearcher(hierarchical_nb201_space()).search.n_random == N_RANDOM_GRAMMAR == 64
+    assert GPSearcher(hierarchical_nb201_space()).search.n_random == N_RANDOM_GRAMMAR == 16
     assert GPSearcher(hierarchical_nb201_space(), n_random=200).search.n_random == 200
 
 
