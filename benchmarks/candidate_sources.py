@@ -7,7 +7,10 @@ Runs the harness (``benchmarks.run``, one process) while recording, for every mo
 which part of :func:`jahs_bo.acquisition.optimize.optimize_acquisition`'s candidate search
 produced the top-ranked candidate: the ``random`` draws, the neighbourhoods of the best observed
 configurations (``parents``), or local-search round ``local1``, ``local2``, ... (a candidate that
-several parts produced is listed under each). It answers whether the random candidates are worth
+several parts produced is listed under each; ``other``: rows the searcher adds itself, a prior's or
+another task's configurations, or gradient-refined ones). It is the top of the acquisition's
+ranking; the searcher proposes the first ranked configuration it has not proposed before, almost
+always that one. It answers whether the random candidates are worth
 their cost in a space (each random grammar derivation is a whole new tree to featurize). The
 recording wraps the functions the GP searcher calls; nothing the searcher decides changes.
 """
@@ -76,7 +79,7 @@ class SourceRecorder:
 
     def counts(self) -> Counter[str]:
         """How many asks' winners each part produced."""
-        return Counter(name for sources in self.asks for name in set(sources))
+        return Counter(name for sources in self.asks for name in (set(sources) or {"other"}))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

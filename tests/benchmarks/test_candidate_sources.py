@@ -18,6 +18,6 @@ def test_every_model_based_ask_gets_its_sources_and_nothing_stays_wrapped(tmp_pa
     asks = json.loads(out.read_text())
     assert len(asks) == 4  # 10 initial configurations, then 4 asks of the model
     known = {"random", "parents", "local1", "local2"}
-    assert all(sources and set(sources) <= known for sources in asks)
+    assert all(sources and set(sources) <= known for sources in asks)  # no prior: no "other"
     assert "4 model-based asks" in capsys.readouterr().out
     assert (JointEncoder.sample_rows, optimize.neighbourhood, gp.optimize_acquisition) == before

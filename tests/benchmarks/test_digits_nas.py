@@ -219,3 +219,6 @@ def test_target_finals_of_a_multi_fidelity_run_are_full_fidelity_within_the_budg
     finals = final_architectures(curves, budget=3)  # 9 epochs: the 5th run is past it
     assert finals.loc[0, "arch"] == "best" and finals.loc[0, "val_acc"] == 81.0
     assert final_architectures(curves, budget=4).empty  # 12 epochs were not spent
+    early = curves.assign(fidelity=1.0)  # only screening runs: no final architecture
+    assert final_architectures(early, budget=3).empty
+    assert final_architectures(curves, budget=1).empty  # the first 3-epoch run ends at 5 epochs

@@ -199,3 +199,8 @@ O -> "id"
         assert [site(k) for k in range(n)] == sampler._find_sites(tree)
     assert one._site_picker(tree)[0] == 6  # the two B nodes and the four O nodes
     assert other._site_picker(tree)[0] == 1  # only the whole derivation can change
+    # Tokens count up per process: an unpickled sampler takes a new one, never its source's
+    # (which another process may have given to a sampler of another grammar).
+    clone = pickle.loads(pickle.dumps(one))
+    assert clone._token not in (one._token, other._token)
+    assert clone._site_picker(tree)[0] == 6

@@ -86,10 +86,8 @@ def final_architectures(curves: pd.DataFrame, budget: int) -> pd.DataFrame:
         if problem not in SPACES:
             continue
         run = run.sort_values("eval")
-        if (
-            "fidelity" in run and run["fidelity"].notna().any()
-        ):  # multi-fidelity: budget in full-run equivalents
-            full = float(run["fidelity"].max())
+        if problem.startswith("digits-nas-mf/"):  # budget in full-run equivalents (epochs)
+            full = float(PROTOCOLS["b16"].epochs)
             if float(run["cum_cost"].max()) < budget * full:
                 continue
             run = run[(run["cum_cost"] <= budget * full) & (run["fidelity"] == full)]
@@ -97,6 +95,8 @@ def final_architectures(curves: pd.DataFrame, budget: int) -> pd.DataFrame:
             if int(run["eval"].max()) < budget:
                 continue
             run = run[run["eval"] <= budget]
+        if run.empty:  # no full-fidelity evaluation within the budget
+            continue
         best = run.loc[run["value"].idxmax()]
         rows.append(
             {

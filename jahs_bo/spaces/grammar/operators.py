@@ -151,6 +151,11 @@ class DerivationSampler:
         state["_site_memo"] = OrderedDict()
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A fresh :attr:`_token`: tokens are unique within a process, not across processes."""
+        self.__dict__.update(state)
+        self._token = next(_TOKENS)
+
     # ------------------------------------------------------------------ tables
     def _min_nodes_table(self, depth: int) -> list[np.ndarray]:
         """``table[d][i]``: fewest nodes of a derivation of nonterminal ``i`` (index of
