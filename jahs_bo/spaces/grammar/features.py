@@ -179,12 +179,10 @@ class WLComposer:
         block's ``height`` is given with a fold, computed without)."""
         n_points, parts = layout(node)
         below = None if fold is None else fold - 1
-        ops, summary = self._ops, self.summary
         children = []
         for c, a, b in parts:
-            while len(c.children) == 1:  # single-child nodes are transparent
-                c = c.children[0]
-            s = (ops.get(c.symbol) or self._op(c.symbol)) if not c.children else summary(c, below)
+            c = skip_units(c)
+            s = self.summary(c, below) if c.children else self._op(c.symbol)
             children.append((s, a, b))
         if fold is None:
             height = 1 + max(s.height for s, _, _ in children)

@@ -396,8 +396,8 @@ class DerivationSampler:
             sites = self._sites(tree)
             return len(sites), sites.__getitem__
         n = self._n_sites(tree)
-        if n == 0:
-            return (1, lambda k: ((), 0)) if self._varies[tree.symbol] else (0, lambda k: ((), 0))
+        if n == 0:  # only the whole derivation can change, if anything
+            return int(self._varies[tree.symbol]), lambda k: ((), 0)
         return n, lambda k: self._kth_site(tree, k)
 
     def _n_sites(self, node: Derivation) -> int:
