@@ -134,7 +134,12 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
             "prior": kind,
         }
         for searcher in ("random", "re", "gp")
-        for label, kind in (("good", "good"), ("bad", "misleading"))
+        for label, kind in (
+            ("good", "good"),
+            ("bad", "misleading"),
+            ("good-edge", "good-edge"),
+            ("bad-edge", "misleading-edge"),
+        )
     },
     # The whole initial design (after the prior's mode) drawn from the prior (default: half).
     **{
@@ -415,7 +420,9 @@ def plan(
             ):
                 print(f"skip {optimizer} on {problem.name}: not in the peer's problem list")
                 continue
-            if "prior" in kwargs and not problem.name.startswith(PRIOR_FAMILIES):
+            if "prior" in kwargs and not problem.name.startswith(
+                PRIOR_FAMILIES if not kwargs["prior"].endswith("-edge") else ("nb201/",)
+            ):
                 print(f"skip {optimizer} on {problem.name}: no prior is built for it")
                 continue
             if "scheduler" in kwargs and problem.fidelity is None:

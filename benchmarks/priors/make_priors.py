@@ -2,7 +2,10 @@
 
 * NB201 (``nb201_op_prior``): the op frequencies of the best ``quantile`` of the 15,625 cells
   (CIFAR-10 validation accuracy after 200 epochs) for the *good* prior, of the worst ``quantile``
-  for the *misleading* one, each smoothed by ``smoothing`` so that no op has weight 0.
+  for the *misleading* one, each smoothed by ``smoothing`` so that no op has weight 0; counted
+  over all six edges together (kinds ``good``, ``misleading``: one op prior every edge shares) or
+  per edge (kinds ``good-edge``, ``misleading-edge``: ``NB201Cell``'s per-edge prior, which can
+  say "the input reaches the output through a skip connection").
 * LCBench (``lcbench_prior_space``): every hyperparameter's default set near the task's reference
   best configuration (``benchmarks/problems/lcbench_reference.json``) for the *good* prior (its
   vector value moved :data:`NEAR_SHIFT` towards the middle of ConfigSpace's unit cube, so that
@@ -22,17 +25,19 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import ConfigSpace as CS
 import numpy as np
 import pandas as pd
 
 from jahs_bo.spaces import NB201Cell, SearchSpace, lcbench_space, nb201_space
-from jahs_bo.spaces.nb201 import NB201_OPS
+from jahs_bo.spaces.nb201 import NB201_EDGES, NB201_OPS
 
-Kind = Literal["good", "misleading"]
-KINDS: tuple[str, ...] = ("good", "misleading")
+Kind = Literal["good", "misleading", "good-edge", "misleading-edge"]
+KINDS: tuple[str, ...] = ("good", "misleading", "good-edge", "misleading-edge")
+#: Kinds built for NB201 only (LCBench has no edges).
+EDGE_KINDS: tuple[str, ...] = ("good-edge", "misleading-edge")
 REFERENCE = Path(__file__).resolve().parents[1] / "problems" / "lcbench_reference.json"
 METRIC = "c10v_valid_acc_200"
 #: How far (unit-cube vector space) the good LCBench prior's centre lies from the reference.
@@ -49,11 +54,12 @@ def nb201_op_prior(
     table: pd.DataFrame | None = None,
     quantile: float = 0.01,
     smoothing: float = 0.02,
-) -> dict[str, float]:
-    """Op probabilities of the best (``good``) or worst (``misleading``) cells of the table.
+) -> dict[str, Any]:
+    """Op probabilities of the best (``good*``) or worst (``misleading*``) cells of the table.
 
     Args:
-        kind: ``"good"`` or ``"misleading"``.
+        kind: ``"good"`` / ``"misleading"`` (one op prior for every edge) or ``"good-edge"`` /
+            ``"misleading-edge"`` (edge name -> op prior, ``NB201Cell``'s per-edge form).
         table: The NB201 table (default :func:`benchmarks.problems.nb201.load_table`).
         quantile: Fraction of cells the frequencies are counted over.
         smoothing: Added to every op's frequency before normalising.
@@ -66,16 +72,21 @@ def nb201_op_prior(
 
         table = load_table()
     k = max(1, int(round(quantile * len(table))))
-    ranked = table.sort_values(METRIC, ascending=(kind == "misleading"), kind="stable")
+    ranked = table.sort_values(METRIC, ascending=kind.startswith("misleading"), kind="stable")
     dom = NB201Cell()
-    counts = dict.fromkeys(NB201_OPS, 0)
+    counts = np.zeros((dom.n_edges, len(NB201_OPS)))
     for arch in ranked["arch_str"].iloc[:k]:
-        for op in dom.to_ops(arch):
-            counts[op] += 1
-    total = sum(counts.values())
-    freq = {op: c / total + smoothing for op, c in counts.items()}
-    norm = sum(freq.values())
-    return {op: round(f / norm, 6) for op, f in freq.items()}
+        counts[np.arange(dom.n_edges), dom.to_index_tuple(arch)] += 1
+    if kind in EDGE_KINDS:
+        edges = [f"{j}->{k}" for k, j in NB201_EDGES]
+        return {edge: _smoothed(row, smoothing) for edge, row in zip(edges, counts, strict=True)}
+    return _smoothed(counts.sum(axis=0), smoothing)
+
+
+def _smoothed(counts: np.ndarray, smoothing: float) -> dict[str, float]:
+    """Op name -> frequency plus ``smoothing``, normalised and rounded to 6 decimals."""
+    freq = counts / counts.sum() + smoothing
+    return {op: round(float(f / freq.sum()), 6) for op, f in zip(NB201_OPS, freq, strict=True)}
 
 
 def nb201_prior_space(
@@ -140,12 +151,14 @@ def problem_prior_space(problem: str, kind: Kind) -> SearchSpace:
     the task's reference configuration.
 
     Raises:
-        ValueError: No prior is built for ``problem``'s family.
+        ValueError: No prior is built for ``problem``'s family, or a per-edge kind for LCBench.
     """
     family, _, name = problem.partition("/")
     if family == "nb201":
         return nb201_prior_space(kind)
     if family == "lcbench":
+        if kind in EDGE_KINDS:
+            raise ValueError(f"prior kind {kind!r} is for NB201 cells; LCBench has no edges")
         return lcbench_prior_space(name, kind)
     raise ValueError(f"no prior for problem {problem!r}; only nb201/<dataset> and lcbench/<task>")
 
@@ -159,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for kind in KINDS:
         nb201_prior_space(kind).to_json(str(args.out / f"nb201-{kind}.json"))  # type: ignore[arg-type]
+        if kind in EDGE_KINDS:
+            continue
         for task in sorted(lcbench_reference()):
             space = lcbench_prior_space(task, kind, args.confidence)  # type: ignore[arg-type]
             space.to_json(str(args.out / f"lcbench-{task}-{kind}.json"))

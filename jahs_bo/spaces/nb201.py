@@ -20,6 +20,10 @@ from jahs_bo.spaces._checks import check_dict, check_op_names
 from jahs_bo.spaces.base import ArchitectureDomain, register_domain
 from jahs_bo.spaces.prior import check_op_prior, log_op_prior, op_prior_dict
 
+#: An NB201 cell's op prior: one mapping op -> weight shared by every edge, or edge name
+#: (``"0->1"``, ``"0->2"``, ``"1->2"``, ``"0->3"``, ``"1->3"``, ``"2->3"``) -> such a mapping.
+OpPrior = Mapping[str, float] | Mapping[str, Mapping[str, float]]
+
 #: The five NAS-Bench-201 operations, in the benchmark's integer coding ``0..4``.
 NB201_OPS: tuple[str, ...] = (
     "none",
@@ -44,8 +48,12 @@ class NB201Cell(ArchitectureDomain):
             ``0..4``. A TransNAS-Bench-101-style cell is the same domain with another list,
             e.g. ``("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")``. At least two ops.
         op_prior: Expert prior over the ops: op name -> weight >= 0 (normalised; ops left out
-            weigh 0). Edges draw their op independently from it in :meth:`sample_prior`.
-            ``None`` (default): uniform. Serialized with the domain.
+            weigh 0), shared by every edge; or a prior per edge, edge name ``"j->k"`` (the edge
+            from node ``j`` to node ``k``: ``"0->1"``, ``"0->2"``, ``"1->2"``, ``"0->3"``,
+            ``"1->3"``, ``"2->3"``) -> such a mapping, edges left out uniform, e.g.
+            ``{"0->3": {"skip_connect": 0.8, "nor_conv_3x3": 0.2}}`` for "the input reaches the
+            output through a residual skip". Edges draw their ops independently in
+            :meth:`sample_prior`. ``None`` (default): uniform. Serialized with the domain.
 
     Graph view (:meth:`to_graph`, following Ru et al., 2021): the edge operations become nodes.
     Before pruning, the graph has 10 nodes numbered in topological order::
@@ -66,21 +74,28 @@ class NB201Cell(ArchitectureDomain):
     kind = "nb201_cell"
     n_edges = len(NB201_EDGES)
 
-    def __init__(
-        self, ops: Sequence[str] = NB201_OPS, op_prior: Mapping[str, float] | None = None
-    ) -> None:
+    def __init__(self, ops: Sequence[str] = NB201_OPS, op_prior: OpPrior | None = None) -> None:
         self.ops = check_op_names(ops, "|~+", "NB201Cell")
-        self.op_probs = check_op_prior(self.ops, op_prior, "NB201Cell")
-        self.has_prior = self.op_probs is not None
         if len(self.ops) < 2:
             raise InvalidSpaceError(
                 f"NB201Cell needs at least two ops to mutate between, got {list(self.ops)}"
             )
+        #: The shared op prior, shape ``(len(ops),)`` (``None``: uniform or per edge).
+        self.op_probs: np.ndarray | None = None
+        #: Every edge's op prior, shape ``(6, len(ops))`` (``None``: uniform).
+        self.edge_probs: np.ndarray | None = None
+        if _is_per_edge(op_prior):
+            self.edge_probs = self._check_edge_prior(op_prior)  # type: ignore[arg-type]
+        else:
+            self.op_probs = check_op_prior(self.ops, op_prior, "NB201Cell")  # type: ignore[arg-type]
+            if self.op_probs is not None:
+                self.edge_probs = np.tile(self.op_probs, (self.n_edges, 1))
+        self.has_prior = self.edge_probs is not None
         self._index = {op: i for i, op in enumerate(self.ops)}
         self._keys: dict[str, str] = {}  # cache of same_network_key
 
     def __repr__(self) -> str:
-        prior = op_prior_dict(self.ops, self.op_probs)
+        prior = self._prior_dict()
         return f"NB201Cell(ops={self.ops!r}" + (f", op_prior={prior!r})" if prior else ")")
 
     # ---- conversions -----------------------------------------------------------------------
@@ -168,21 +183,35 @@ class NB201Cell(ArchitectureDomain):
 
     def sample_prior(self, rng: np.random.Generator) -> str:
         """A cell whose edges draw their ops independently from ``op_prior``."""
-        if self.op_probs is None:
+        if self.op_probs is not None:
+            return self.from_index_tuple(
+                rng.choice(len(self.ops), size=self.n_edges, p=self.op_probs).tolist()
+            )
+        if self.edge_probs is None:
             return self.sample(rng)
-        return self.from_index_tuple(
-            rng.choice(len(self.ops), size=self.n_edges, p=self.op_probs).tolist()
-        )
+        # Inverse-CDF draw per edge; the last column is 1 up to rounding, hence the clip.
+        cdf = np.cumsum(self.edge_probs, axis=1)
+        u = rng.random(self.n_edges)[:, None]
+        idx = np.minimum((cdf <= u).sum(axis=1), len(self.ops) - 1)
+        return self.from_index_tuple(idx.tolist())
 
     def log_prior(self, value: str) -> float:
-        """Sum over edges of ``log(op_prior[op] * len(ops))`` (``0`` without a prior)."""
-        return log_op_prior(self.op_probs, self.to_index_tuple(value))
+        """Sum over edges of ``log(op_prior[edge][op] * len(ops))`` (``0`` without a prior)."""
+        return log_op_prior(self.edge_probs, self.to_index_tuple(value))
 
     def prior_mode(self, rng: np.random.Generator, draws: int = 64) -> str:
-        """The cell with the most probable op on every edge (a random cell without a prior)."""
-        if self.op_probs is None:
+        """The cell with the most probable op on every edge (a random cell without a prior).
+
+        Ties (an edge the prior leaves uniform) are broken uniformly at random; an edge with one
+        most probable op draws nothing from ``rng``.
+        """
+        if self.edge_probs is None:
             return self.sample(rng)
-        return self.from_index_tuple([int(np.argmax(self.op_probs))] * self.n_edges)
+        idx = []
+        for probs in self.edge_probs:
+            best = np.flatnonzero(probs == probs.max())
+            idx.append(int(best[0] if len(best) == 1 else rng.choice(best)))
+        return self.from_index_tuple(idx)
 
     def mutate(self, value: str, rng: np.random.Generator) -> str:
         """Change the op of one uniformly chosen edge to a uniformly chosen different op."""
@@ -276,8 +305,8 @@ class NB201Cell(ArchitectureDomain):
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "ops": list(self.ops)}
-        if self.op_probs is not None:
-            out["op_prior"] = op_prior_dict(self.ops, self.op_probs)
+        if self.has_prior:
+            out["op_prior"] = self._prior_dict()
         return out
 
     @classmethod
@@ -286,6 +315,32 @@ class NB201Cell(ArchitectureDomain):
         return cls(ops=data.get("ops", NB201_OPS), op_prior=data.get("op_prior"))
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _check_edge_prior(self, op_prior: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+        """``(6, len(ops))`` probabilities of a per-edge ``op_prior``; unnamed edges uniform."""
+        names = self._edge_names()
+        probs = np.full((self.n_edges, len(self.ops)), 1.0 / len(self.ops))
+        for edge, prior in op_prior.items():
+            if edge not in names:
+                raise InvalidSpaceError(
+                    f"NB201Cell: op_prior names unknown edge {edge!r}; edges are named {names} "
+                    f"(or give one mapping op -> weight for every edge)"
+                )
+            if not isinstance(prior, Mapping):
+                raise InvalidSpaceError(
+                    f"NB201Cell: op_prior[{edge!r}] must map op names to weights, got {prior!r:.80}"
+                )
+            probs[names.index(edge)] = check_op_prior(self.ops, prior, f"NB201Cell edge {edge}")
+        return probs
+
+    def _prior_dict(self) -> dict[str, Any] | None:
+        """The JSON form of the prior: the shared mapping, or one mapping per edge."""
+        if self.op_probs is not None or self.edge_probs is None:
+            return op_prior_dict(self.ops, self.op_probs)
+        return {
+            edge: op_prior_dict(self.ops, probs)
+            for edge, probs in zip(self._edge_names(), self.edge_probs, strict=True)
+        }
 
     def _example(self) -> str:
         return "|a~0|+|b~0|c~1|+|d~0|e~1|f~2|"
@@ -301,6 +356,11 @@ class NB201Cell(ArchitectureDomain):
 
 
 __all__ = ["NB201_EDGES", "NB201_OPS", "NB201Cell"]
+
+
+def _is_per_edge(op_prior: object) -> bool:
+    """Whether ``op_prior`` is given per edge (its values are mappings), not shared."""
+    return isinstance(op_prior, Mapping) and any(isinstance(v, Mapping) for v in op_prior.values())
 
 
 def _same_network_ops(ops: Sequence[str]) -> tuple[str, ...]:

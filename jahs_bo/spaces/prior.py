@@ -15,7 +15,8 @@ How a user states a prior:
   Confidence on a hyperparameter that already has a distribution (normal, beta, weights) is an
   error: its distribution states the confidence already.
 * **Cell operations**: ``NB201Cell(op_prior={"nor_conv_3x3": 0.5, ...})`` and
-  ``NB101Cell(op_prior=...)`` (see :func:`check_op_prior`).
+  ``NB101Cell(op_prior=...)`` (see :func:`check_op_prior`); NB201 cells also per edge,
+  ``NB201Cell(op_prior={"0->3": {"skip_connect": 0.8, ...}, ...})``.
 
 Densities are *relative to uniform*: :meth:`HyperparameterPrior.log_pdf` is ``0`` for a
 hyperparameter without a prior, and an architecture domain's ``log_prior`` is ``0`` for a uniform
@@ -241,18 +242,29 @@ def check_op_prior(
 
 
 def op_prior_dict(ops: Sequence[str], probs: np.ndarray | None) -> dict[str, float] | None:
-    """The JSON form of a normalised op prior (``None`` for uniform)."""
+    """The JSON form of a normalised op prior (``None`` for uniform).
+
+    Probabilities are rounded to 12 decimals, so that a domain rebuilt from its JSON (which
+    normalises them again, moving the last bits) writes the same JSON: round trips are exact.
+    """
     if probs is None:
         return None
-    return {op: float(p) for op, p in zip(ops, probs, strict=True) if p > 0}
+    return {op: round(float(p), 12) for op, p in zip(ops, probs, strict=True) if p > 0}
 
 
 def log_op_prior(probs: np.ndarray | None, indices: Sequence[int]) -> float:
-    """Log probability of op ``indices`` relative to uniform (``0`` when ``probs`` is ``None``)."""
+    """Log probability of op ``indices`` relative to uniform (``0`` when ``probs`` is ``None``).
+
+    Args:
+        probs: ``(n_ops,)`` probabilities shared by every position, or ``(len(indices), n_ops)``
+            with one row per position (a per-edge prior).
+        indices: Op index at each position.
+    """
     if probs is None:
         return 0.0
-    p = probs[np.asarray(indices, dtype=int)] * len(probs)
-    return float(np.log(np.maximum(p, _TINY)).sum())
+    idx = np.asarray(indices, dtype=int)
+    p = probs[idx] if probs.ndim == 1 else probs[np.arange(len(idx)), idx]
+    return float(np.log(np.maximum(p * probs.shape[-1], _TINY)).sum())
 
 
 __all__ = [

@@ -31,6 +31,24 @@ def test_nb201_good_prior_favours_the_best_cells():
     assert SearchSpace.from_json(good.to_json()) == good
 
 
+def test_nb201_per_edge_priors_state_the_residual_skip():
+    table = load_table()
+    edge = nb201_op_prior("good-edge", table)
+    assert list(edge) == ["0->1", "0->2", "1->2", "0->3", "1->3", "2->3"]
+    assert max(edge["0->3"], key=edge["0->3"].get) == "skip_connect"  # input -> output skip
+    assert all(max(p, key=p.get) == "nor_conv_3x3" for e, p in edge.items() if e != "0->3")
+    assert all(sum(p.values()) == pytest.approx(1.0, abs=1e-5) for p in edge.values())
+    best = [{"arch": a} for a in table.sort_values("c10v_valid_acc_200").arch_str.iloc[-50:]]
+    good, good_edge, bad_edge = (
+        nb201_prior_space(k, table) for k in ("good", "good-edge", "misleading-edge")
+    )
+    assert good_edge.log_prior(best).mean() > good.log_prior(best).mean() + 1.0
+    assert bad_edge.log_prior(best).mean() < good.log_prior(best).mean() - 3.0
+    assert SearchSpace.from_json(good_edge.to_json()) == good_edge
+    with pytest.raises(ValueError, match="LCBench has no edges"):
+        problem_prior_space("lcbench/3945", "good-edge")
+
+
 def test_lcbench_priors_centre_on_the_reference_or_its_mirror(tmp_path):
     task = sorted(lcbench_reference())[0]
     ref = lcbench_reference()[task]

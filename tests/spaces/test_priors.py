@@ -13,7 +13,7 @@ from ConfigSpace.hyperparameters import (
 
 from jahs_bo.exceptions import InvalidSpaceError
 from jahs_bo.spaces import Fidelity, NB101Cell, NB201Cell, SearchSpace
-from jahs_bo.spaces.nb201 import NB201_OPS
+from jahs_bo.spaces.nb201 import NB201_EDGES, NB201_OPS
 from jahs_bo.spaces.prior import CONFIDENCE_SIGMA, CONFIDENCE_WEIGHT
 
 N = 4000
@@ -140,6 +140,10 @@ def test_prior_sampling_respects_conditions_and_forbiddens():
         ({"op_prior": ["none"]}, "must map op names"),
         ({"op_prior": {"none": float("nan")}}, "finite"),
         ({"op_prior": {"none": "1"}}, "must be a number"),
+        ({"op_prior": {"3->0": {"none": 1.0}}}, "unknown edge '3->0'"),
+        ({"op_prior": {"0->1": {"none": 1.0}, "0->3": 0.5}}, r"op_prior\['0->3'\] must map"),
+        ({"op_prior": {"0->1": {"conv5x5": 1.0}}}, "edge 0->1: op_prior names unknown op"),
+        ({"op_prior": {"0->1": {"none": 0.0}}}, "edge 0->1: op_prior gives every op weight 0"),
     ],
 )
 def test_bad_op_priors_raise_typed_errors(kwargs, fragment):
@@ -167,3 +171,54 @@ def test_bad_confidences_raise_typed_errors(confidence, fragment):
     data = space.to_dict() | {"prior_confidence": confidence}
     with pytest.raises(InvalidSpaceError):
         SearchSpace.from_dict(data)
+
+
+EDGE_PRIOR = {"0->3": {"skip_connect": 0.8, "nor_conv_3x3": 0.2}, "1->2": {"nor_conv_1x1": 1.0}}
+
+
+def test_per_edge_op_prior_samples_each_edge_from_its_own_prior():
+    cell = NB201Cell(op_prior=EDGE_PRIOR)
+    assert cell.has_prior and cell.op_probs is None and cell.edge_probs.shape == (6, 5)
+    rng = np.random.default_rng(0)
+    ops = np.array([cell.to_ops(cell.sample_prior(rng)) for _ in range(N)])
+    # edges in NB201_EDGES order: 0->1, 0->2, 1->2, 0->3, 1->3, 2->3
+    assert abs((ops[:, 3] == "skip_connect").mean() - 0.8) < 0.02
+    assert abs((ops[:, 3] == "nor_conv_3x3").mean() - 0.2) < 0.02
+    assert set(ops[:, 3]) == {"skip_connect", "nor_conv_3x3"}  # unstated ops weigh 0
+    assert set(ops[:, 2]) == {"nor_conv_1x1"}
+    for e in (0, 1, 4, 5):  # unstated edges stay uniform
+        shares = [(ops[:, e] == op).mean() for op in NB201_OPS]
+        assert max(abs(x - 0.2) for x in shares) < 0.025
+    value = cell.from_ops(["none", "none", "nor_conv_1x1", "skip_connect", "none", "none"])
+    assert cell.log_prior(value) == pytest.approx(np.log(0.8 * 5) + np.log(1.0 * 5))
+    uniform_elsewhere = cell.from_ops(["none"] * 6)
+    assert cell.log_prior(uniform_elsewhere) < -100  # 'none' on a fully stated edge: weight 0
+
+
+def test_per_edge_op_prior_mode_and_round_trip():
+    cell = NB201Cell(op_prior=EDGE_PRIOR)
+    modes = {cell.prior_mode(np.random.default_rng(s)) for s in range(20)}
+    for mode in modes:
+        ops = cell.to_ops(mode)
+        assert ops[3] == "skip_connect" and ops[2] == "nor_conv_1x1"
+    assert len(modes) > 1  # uniform edges break their ties at random
+    full = {f"{j}->{k}": {"nor_conv_3x3": 2.0, "none": 1.0} for k, j in NB201_EDGES}
+    full["0->3"] = {"skip_connect": 3.0, "none": 1.0}
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    mode = NB201Cell(op_prior=full).prior_mode(rng)
+    assert rng.bit_generator.state == state  # no ties: nothing drawn
+    assert (
+        NB201Cell().from_ops(["nor_conv_3x3"] * 3 + ["skip_connect"] + ["nor_conv_3x3"] * 2) == mode
+    )
+    space = SearchSpace(None, {"arch": cell})
+    back = SearchSpace.from_json(space.to_json())
+    assert back == space
+    assert np.allclose(back.architectures["arch"].edge_probs, cell.edge_probs)
+    assert back.sample_prior(30, np.random.default_rng(4)) == space.sample_prior(
+        30, np.random.default_rng(4)
+    )
+    # the shared form still serializes as one mapping, and equals nothing per edge
+    shared = NB201Cell(op_prior=CONV_PRIOR)
+    assert set(shared.to_dict()["op_prior"]) == set(CONV_PRIOR)
+    assert shared != NB201Cell(op_prior={e: CONV_PRIOR for e in full})
