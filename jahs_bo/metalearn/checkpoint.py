@@ -37,8 +37,16 @@ def _space_dict(space: Any) -> dict[str, Any]:
 
 
 def space_fingerprint(space: Any) -> str:
-    """SHA-256 (hex) of the space's canonical JSON, ignoring its ``name``."""
-    text = json.dumps(_space_dict(space), sort_keys=True, separators=(",", ":"))
+    """SHA-256 (hex) of the space's canonical JSON, ignoring its ``name``.
+
+    Args:
+        space: A :class:`~jahs_bo.spaces.SearchSpace`, or its JSON form as a dict.
+    """
+    if isinstance(space, Mapping):
+        data = {k: v for k, v in space.items() if k != "name"}
+    else:
+        data = _space_dict(space)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -170,12 +178,13 @@ def load(path: str | Path, space: Any = None) -> Any:
     from jahs_bo.spaces import SearchSpace
 
     meta = read_metadata(path)
-    stored = SearchSpace.from_dict(meta["space"])
-    if space_fingerprint(stored) != meta.get("space_fingerprint"):
+    # The file's own integrity: its space as written, not as rebuilt by this version.
+    if space_fingerprint(meta["space"]) != meta.get("space_fingerprint"):
         raise InputError(
             f"{Path(path) / META}: the stored space does not match its fingerprint (the file "
             "was edited or written by another jahs-bo version); meta-train again"
         )
+    stored = SearchSpace.from_dict(meta["space"])
     if space is not None:
         space = getattr(space, "space", space)
         check_same_space(stored, space, what=f"the checkpoint {str(path)!r}")

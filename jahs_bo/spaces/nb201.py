@@ -18,7 +18,7 @@ import numpy as np
 from jahs_bo.exceptions import InvalidConfigError, InvalidSpaceError
 from jahs_bo.spaces._checks import check_dict, check_op_names
 from jahs_bo.spaces.base import ArchitectureDomain, register_domain
-from jahs_bo.spaces.prior import check_op_prior, log_op_prior, op_prior_dict
+from jahs_bo.spaces.prior import check_op_prior, log_op_prior, normalise, op_prior_dict
 
 #: An NB201 cell's op prior: one mapping op -> weight shared by every edge, or edge name
 #: (``"0->1"``, ``"0->2"``, ``"1->2"``, ``"0->3"``, ``"1->3"``, ``"2->3"``) -> such a mapping.
@@ -189,11 +189,11 @@ class NB201Cell(ArchitectureDomain):
             )
         if self.edge_probs is None:
             return self.sample(rng)
-        # Inverse-CDF draw per edge; the last column is 1 up to rounding, hence the clip.
+        # Inverse-CDF draw per edge; each row ends at exactly 1, so a zero-weight op is never drawn.
         cdf = np.cumsum(self.edge_probs, axis=1)
+        cdf /= cdf[:, -1:]
         u = rng.random(self.n_edges)[:, None]
-        idx = np.minimum((cdf <= u).sum(axis=1), len(self.ops) - 1)
-        return self.from_index_tuple(idx.tolist())
+        return self.from_index_tuple((cdf <= u).sum(axis=1).tolist())
 
     def log_prior(self, value: str) -> float:
         """Sum over edges of ``log(op_prior[edge][op] * len(ops))`` (``0`` without a prior)."""
@@ -202,11 +202,14 @@ class NB201Cell(ArchitectureDomain):
     def prior_mode(self, rng: np.random.Generator, draws: int = 64) -> str:
         """The cell with the most probable op on every edge (a random cell without a prior).
 
-        Ties (an edge the prior leaves uniform) are broken uniformly at random; an edge with one
-        most probable op draws nothing from ``rng``.
+        A shared prior takes its first most probable op everywhere. A per-edge prior breaks ties
+        (an edge it leaves uniform) uniformly at random; an edge with one most probable op draws
+        nothing from ``rng``.
         """
         if self.edge_probs is None:
             return self.sample(rng)
+        if self.op_probs is not None:
+            return self.from_index_tuple([int(np.argmax(self.op_probs))] * self.n_edges)
         idx = []
         for probs in self.edge_probs:
             best = np.flatnonzero(probs == probs.max())
@@ -319,16 +322,19 @@ class NB201Cell(ArchitectureDomain):
     def _check_edge_prior(self, op_prior: Mapping[str, Mapping[str, float]]) -> np.ndarray:
         """``(6, len(ops))`` probabilities of a per-edge ``op_prior``; unnamed edges uniform."""
         names = self._edge_names()
-        probs = np.full((self.n_edges, len(self.ops)), 1.0 / len(self.ops))
+        shared = [k for k, v in op_prior.items() if not isinstance(v, Mapping)]
+        if shared:
+            raise InvalidSpaceError(
+                f"NB201Cell: op_prior mixes the shared form (op -> weight: {shared}) with the "
+                f"per-edge form (edge -> {{op: weight}}); give one mapping op -> weight for every "
+                f"edge, or one per edge named {names}"
+            )
+        probs = np.tile(normalise(np.ones(len(self.ops))), (self.n_edges, 1))
         for edge, prior in op_prior.items():
             if edge not in names:
                 raise InvalidSpaceError(
                     f"NB201Cell: op_prior names unknown edge {edge!r}; edges are named {names} "
                     f"(or give one mapping op -> weight for every edge)"
-                )
-            if not isinstance(prior, Mapping):
-                raise InvalidSpaceError(
-                    f"NB201Cell: op_prior[{edge!r}] must map op names to weights, got {prior!r:.80}"
                 )
             probs[names.index(edge)] = check_op_prior(self.ops, prior, f"NB201Cell edge {edge}")
         return probs

@@ -238,18 +238,35 @@ def check_op_prior(
         weights[ops.index(op)] = float(w)
     if weights.sum() <= 0:
         raise InvalidSpaceError(f"{where}: op_prior gives every op weight 0; give one a weight > 0")
-    return weights / weights.sum()
+    return normalise(weights)
+
+
+def normalise(weights: np.ndarray) -> np.ndarray:
+    """Probabilities proportional to ``weights`` whose exactly rounded sum is ``1.0``.
+
+    Weights whose sum rounds to ``1.0`` (``math.fsum``) are returned as they are, so normalising
+    is a fixed point: a domain rebuilt from its JSON holds the same floats and writes the same
+    JSON (a stored study or checkpoint compares equal to the space it was made with). Otherwise
+    the weights are divided by their sum; should that sum not round to ``1.0``, the residue goes
+    to the largest probability.
+
+    Args:
+        weights: ``(n,)`` non-negative weights, at least one positive.
+    """
+    weights = np.asarray(weights, dtype=float)
+    if math.fsum(weights) == 1.0:
+        return weights.copy()
+    probs = weights / weights.sum()
+    if math.fsum(probs) != 1.0:
+        probs[int(np.argmax(probs))] += math.fsum([1.0, *(-probs)])
+    return probs
 
 
 def op_prior_dict(ops: Sequence[str], probs: np.ndarray | None) -> dict[str, float] | None:
-    """The JSON form of a normalised op prior (``None`` for uniform).
-
-    Probabilities are rounded to 12 decimals, so that a domain rebuilt from its JSON (which
-    normalises them again, moving the last bits) writes the same JSON: round trips are exact.
-    """
+    """The JSON form of a normalised op prior (``None`` for uniform)."""
     if probs is None:
         return None
-    return {op: round(float(p), 12) for op, p in zip(ops, probs, strict=True) if p > 0}
+    return {op: float(p) for op, p in zip(ops, probs, strict=True) if p > 0}
 
 
 def log_op_prior(probs: np.ndarray | None, indices: Sequence[int]) -> float:
@@ -275,5 +292,6 @@ __all__ = [
     "check_confidence",
     "check_op_prior",
     "log_op_prior",
+    "normalise",
     "op_prior_dict",
 ]

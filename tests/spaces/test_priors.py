@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import ConfigSpace as CS
 import numpy as np
 import pytest
@@ -141,7 +143,8 @@ def test_prior_sampling_respects_conditions_and_forbiddens():
         ({"op_prior": {"none": float("nan")}}, "finite"),
         ({"op_prior": {"none": "1"}}, "must be a number"),
         ({"op_prior": {"3->0": {"none": 1.0}}}, "unknown edge '3->0'"),
-        ({"op_prior": {"0->1": {"none": 1.0}, "0->3": 0.5}}, r"op_prior\['0->3'\] must map"),
+        ({"op_prior": {"0->1": {"none": 1.0}, "0->3": 0.5}}, r"mixes the shared form .*'0->3'"),
+        ({"op_prior": {"none": 0.5, "0->1": {"none": 1.0}}}, r"mixes the shared form .*'none'"),
         ({"op_prior": {"0->1": {"conv5x5": 1.0}}}, "edge 0->1: op_prior names unknown op"),
         ({"op_prior": {"0->1": {"none": 0.0}}}, "edge 0->1: op_prior gives every op weight 0"),
     ],
@@ -222,3 +225,33 @@ def test_per_edge_op_prior_mode_and_round_trip():
     shared = NB201Cell(op_prior=CONV_PRIOR)
     assert set(shared.to_dict()["op_prior"]) == set(CONV_PRIOR)
     assert shared != NB201Cell(op_prior={e: CONV_PRIOR for e in full})
+
+
+def test_op_priors_round_trip_exactly_and_keep_the_shared_form_unchanged():
+    rng = np.random.default_rng(0)
+    edges = [f"{j}->{k}" for k, j in NB201_EDGES]
+    for _ in range(300):
+        weights = rng.random(5) * (rng.random(5) < 0.8) + 1e-3
+        shared = NB201Cell(op_prior=dict(zip(NB201_OPS, weights.tolist(), strict=True)))
+        per_edge = NB201Cell(
+            op_prior={
+                e: dict(zip(NB201_OPS, (rng.random(5) + 1e-3).tolist(), strict=True))
+                for e in edges[: rng.integers(1, 7)]
+            }
+        )
+        for cell in (shared, per_edge):
+            back = NB201Cell.from_dict(json.loads(json.dumps(cell.to_dict())))
+            assert back == cell and np.array_equal(back.edge_probs, cell.edge_probs)
+            space = SearchSpace(None, {"arch": cell})
+            assert SearchSpace.from_json(space.to_json()) == space
+        # the shared form: numpy's categorical draws and the first most probable op, as before
+        probs = shared.op_probs
+        a, b = np.random.default_rng(1), np.random.default_rng(1)
+        assert shared.sample_prior(a) == shared.from_index_tuple(
+            b.choice(5, size=6, p=probs).tolist()
+        )
+        assert shared.prior_mode(a) == shared.from_index_tuple([int(np.argmax(probs))] * 6)
+    tied = NB201Cell(op_prior={"nor_conv_1x1": 1.0, "nor_conv_3x3": 1.0})
+    assert {tied.prior_mode(np.random.default_rng(s)) for s in range(10)} == {
+        tied.from_ops(["nor_conv_1x1"] * 6)
+    }
