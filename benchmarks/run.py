@@ -75,8 +75,17 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     # Thompson sampling instead of log-EI (with asynchronous workers: one posterior sample per
     # suggestion, as in Kandasamy et al. 2018, running trials believed as with log-EI).
     "gp-ts": {"searcher": "gp", "searcher_options": {"acquisition": "ts"}},
+    # While trials run: Thompson sampling and log-EI in turn (a portfolio over the workers).
+    "gp-ts-logei": {"searcher": "gp", "searcher_options": {"pending_acquisition": "ts-logei"}},
     # A random candidate pool 8x the default (2,048): is the acquisition's optimizer the limit?
     "gp-pool2k": {"searcher": "gp", "searcher_options": {"n_random": 2048}},
+    # The NB201 50-evaluation screen (benchmarks/results/gp-nb201-screen): more local search,
+    # more parents, no WL refinement (op counts), UCB, 7 initial points.
+    "gp-rounds4": {"searcher": "gp", "searcher_options": {"local_rounds": 4}},
+    "gp-parents20": {"searcher": "gp", "searcher_options": {"n_parents": 20}},
+    "gp-wl0": {"searcher": "gp", "searcher_options": {"wl_iterations": 0}},
+    "gp-ucb": {"searcher": "gp", "searcher_options": {"acquisition": "ucb"}},
+    "gp-init7": {"searcher": "gp", "searcher_options": {"n_init": 7}},
     # Grammar spaces: 16 random derivations per ask (the default since 2026-12-02) or 64 (before).
     "gp-rand16": {"searcher": "gp", "searcher_options": {"n_random": 16}},
     "gp-rand64": {"searcher": "gp", "searcher_options": {"n_random": 64}},

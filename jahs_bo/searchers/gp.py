@@ -238,7 +238,8 @@ class GPSearcher(Searcher):
         screened: Whether a scheduler screens the proposals at low fidelity first.
         pending_acquisition: The acquisition of a suggestion made while trials are running
             (asynchronous workers), with one objective, no constraints and no bracket scheduler
-            screening the proposals: ``"logei"``, ``"ucb"``, ``"ts"`` or ``"auto"`` (default:
+            screening the proposals: ``"logei"``, ``"ucb"``, ``"ts"``, ``"ts-logei"`` (the two
+            in turn, by the parity of the number of trials handed out) or ``"auto"`` (default:
             ``"ts"`` when ``acquisition`` is ``"logei"`` and no prior is used, else
             ``acquisition``). Thompson sampling draws one posterior sample per suggestion
             (Kandasamy et al., 2018), so suggestions made while others run spread over the
@@ -336,7 +337,9 @@ class GPSearcher(Searcher):
         self._prior_share = Fraction(self.prior_init_fraction).limit_denominator(10_000)
         self._initial_count = 0
         _check_choice("acquisition", acquisition, ACQUISITIONS)
-        _check_choice("pending_acquisition", pending_acquisition, ("auto", *ACQUISITIONS))
+        _check_choice(
+            "pending_acquisition", pending_acquisition, ("auto", *ACQUISITIONS, "ts-logei")
+        )
         if pending_acquisition == "auto":
             pending_acquisition = (
                 "ts" if acquisition == "logei" and not self.use_prior else acquisition
@@ -573,6 +576,8 @@ class GPSearcher(Searcher):
             name = self.acquisition
             if pending and losses.shape[1] == 1 and not self.screened:
                 name = self.pending_acquisition
+                if name == "ts-logei":  # alternate by the number of trials handed out
+                    name = ("ts", "logei")[(len(done) + len(pending)) % 2]
             if stalled:
                 name = "ts"
             acqf = make_acquisition(name, model, best_f, self.beta)  # type: ignore[arg-type]

@@ -98,6 +98,31 @@ def test_running_trials_switch_to_thompson_sampling_without_brackets():
         assert s.last_acquisition == expected
 
 
+def test_ts_logei_alternates_by_the_number_of_trials_handed_out():
+    space = nb201_space()
+    history = _history([float(v) for v in range(12)], space)
+    running = [Trial(99 + i, 99 + i, space.sample(np.random.default_rng(5 + i))) for i in range(3)]
+    searcher = GPSearcher(space, ["maximize"], n_init=5, pending_acquisition="ts-logei", **FAST)
+    seen = []
+    for k in (1, 2, 3):  # 12 complete + k running trials handed out
+        searcher.suggest(history, running[:k], np.random.default_rng(k))
+        seen.append(searcher.last_acquisition)
+    assert seen == ["logei", "ts", "logei"]
+    searcher.suggest(history, [], np.random.default_rng(0))
+    assert searcher.last_acquisition == "logei"  # sequential: the acquisition itself
+    prior = {"nor_conv_3x3": 1.0, "skip_connect": 1.0}
+    from jahs_bo.spaces import SearchSpace
+    from jahs_bo.spaces.nb201 import NB201Cell
+
+    with pytest.raises(ValueError, match="pending_acquisition"):
+        GPSearcher(
+            SearchSpace(None, {"arch": NB201Cell(op_prior=prior)}, []),
+            ["maximize"],
+            use_prior=True,
+            pending_acquisition="ts-logei",
+        )
+
+
 def test_pending_acquisition_is_validated():
     with pytest.raises(ValueError, match="pending_acquisition"):
         GPSearcher(nb201_space(), ["maximize"], pending_acquisition="ei")
