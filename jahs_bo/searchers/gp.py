@@ -244,9 +244,11 @@ class GPSearcher(Searcher):
             ``acquisition``). Thompson sampling draws one posterior sample per suggestion
             (Kandasamy et al., 2018), so suggestions made while others run spread over the
             candidates the model is unsure of instead of all climbing the believed incumbent's
-            neighbourhood; running trials are still believed (``pending_strategy``). With 8
-            simulated workers on NB201 it ended at the sequential GP's regret where log-EI did
-            not (``benchmarks/results/parallel/quality.md``). A sequential study never has
+            neighbourhood; running trials are still believed (``pending_strategy``). Measured
+            with 8 and 32 simulated workers on NB201 and LCBench against log-EI and
+            ``"ts-logei"`` in ``benchmarks/results/parallel/quality.md``: a few hundredths of a
+            point behind the sequential GP on NB201 with 8 workers, no alternative better
+            across the problems. A sequential study never has
             running trials, so this changes nothing there.
         stall_patience: One objective without constraints: once this many complete trials in
             a row have not improved on the best value, suggest by Thompson sampling over the
