@@ -246,9 +246,9 @@ class GPSearcher(Searcher):
             candidates the model is unsure of instead of all climbing the believed incumbent's
             neighbourhood; running trials are still believed (``pending_strategy``). Measured
             with 8 and 32 simulated workers on NB201 and LCBench against log-EI and
-            ``"ts-logei"`` in ``benchmarks/results/parallel/quality.md``: a few hundredths of a
-            point behind the sequential GP on NB201 with 8 workers, no alternative better
-            across the problems. A sequential study never has
+            ``"ts-logei"`` in ``benchmarks/results/parallel/quality.md``: 0.02-0.11 points
+            behind the sequential GP on NB201 with 8 workers, no alternative better across the
+            problems. A sequential study never has
             running trials, so this changes nothing there.
         stall_patience: One objective without constraints: once this many complete trials in
             a row have not improved on the best value, suggest by Thompson sampling over the
@@ -381,12 +381,14 @@ class GPSearcher(Searcher):
             )
         self.stall_patience = stall_patience
         #: How the last model-based suggestion was chosen: ``"constrained-logei"``, ``"ehvi"``,
-        #: the ``acquisition`` name, the ``pending_acquisition`` one while trials ran, or
-        #: ``"ts"`` when ``stall_patience`` switched to Thompson sampling (``None`` before the
-        #: first model).
+        #: the ``acquisition`` name, the ``pending_acquisition`` one while trials ran (for
+        #: ``"ts-logei"`` the one of the two it used), or ``"ts"`` when ``stall_patience``
+        #: switched to Thompson sampling (``None`` before the first model).
         self.last_acquisition: str | None = None
         #: Complete trials at the current suggestion, before any cap (the refit schedule's n).
         self._n_observed = 0
+        #: Trials handed out at the current suggestion (finished, failed and running).
+        self._handed_out = 0
         self.n_init = n_init
         self.acquisition = acquisition
         self.beta = beta
@@ -497,8 +499,9 @@ class GPSearcher(Searcher):
     ) -> Config:
         seen = seen_keys(self, trials, pending)
         done, losses = self.losses(trials)
+        self._handed_out = len(trials) + len(pending)
         if len(done) < self.n_init:
-            return self._initial(len(trials) + len(pending), seen, rng)
+            return self._initial(self._handed_out, seen, rng)
         self._n_observed = len(done)
         stalled = self._stalled(losses)  # before any cap: it counts in trial order
         if self.max_observations is not None and len(done) > self.max_observations:
@@ -579,7 +582,7 @@ class GPSearcher(Searcher):
             if pending and losses.shape[1] == 1 and not self.screened:
                 name = self.pending_acquisition
                 if name == "ts-logei":  # alternate by the number of trials handed out
-                    name = ("ts", "logei")[(len(done) + len(pending)) % 2]
+                    name = ("ts", "logei")[self._handed_out % 2]
             if stalled:
                 name = "ts"
             acqf = make_acquisition(name, model, best_f, self.beta)  # type: ignore[arg-type]

@@ -238,7 +238,13 @@ def check_op_prior(
         weights[ops.index(op)] = float(w)
     if weights.sum() <= 0:
         raise InvalidSpaceError(f"{where}: op_prior gives every op weight 0; give one a weight > 0")
-    return normalise(weights)
+    try:
+        return normalise(weights)
+    except OverflowError:
+        raise InvalidSpaceError(
+            f"{where}: op_prior's weights sum past the largest float ({weights.tolist()}); "
+            "scale them down (only their ratios matter)"
+        ) from None
 
 
 def normalise(weights: np.ndarray) -> np.ndarray:

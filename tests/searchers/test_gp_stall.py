@@ -108,6 +108,10 @@ def test_ts_logei_alternates_by_the_number_of_trials_handed_out():
         searcher.suggest(history, running[:k], np.random.default_rng(k))
         seen.append(searcher.last_acquisition)
     assert seen == ["logei", "ts", "logei"]
+    # a failed trial counts as handed out: 12 complete + 1 failed + 1 running
+    failed = Trial(50, 50, space.sample(np.random.default_rng(50)), {}, TrialState.FAILED)
+    searcher.suggest([*history, failed], running[:1], np.random.default_rng(4))
+    assert searcher.last_acquisition == "ts"
     searcher.suggest(history, [], np.random.default_rng(0))
     assert searcher.last_acquisition == "logei"  # sequential: the acquisition itself
     prior = {"nor_conv_3x3": 1.0, "skip_connect": 1.0}

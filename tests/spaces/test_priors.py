@@ -147,6 +147,7 @@ def test_prior_sampling_respects_conditions_and_forbiddens():
         ({"op_prior": {"none": 0.5, "0->1": {"none": 1.0}}}, r"mixes the shared form .*'none'"),
         ({"op_prior": {"0->1": {"conv5x5": 1.0}}}, "edge 0->1: op_prior names unknown op"),
         ({"op_prior": {"0->1": {"none": 0.0}}}, "edge 0->1: op_prior gives every op weight 0"),
+        ({"op_prior": {"none": 1e308, "skip_connect": 1e308}}, "scale them down"),
     ],
 )
 def test_bad_op_priors_raise_typed_errors(kwargs, fragment):
