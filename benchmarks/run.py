@@ -429,9 +429,8 @@ def plan(
             ):
                 print(f"skip {optimizer} on {problem.name}: not in the peer's problem list")
                 continue
-            if "prior" in kwargs and not problem.name.startswith(
-                PRIOR_FAMILIES if not kwargs["prior"].endswith("-edge") else ("nb201/",)
-            ):
+            families = ("nb201/",) if kwargs.get("prior", "").endswith("-edge") else PRIOR_FAMILIES
+            if "prior" in kwargs and not problem.name.startswith(families):
                 print(f"skip {optimizer} on {problem.name}: no prior is built for it")
                 continue
             if "scheduler" in kwargs and problem.fidelity is None:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from jahs_bo.spaces import NB201Cell, SearchSpace, lcbench_space, nb201_space
-from jahs_bo.spaces.nb201 import NB201_EDGES, NB201_OPS
+from jahs_bo.spaces.nb201 import NB201_EDGE_NAMES, NB201_OPS
 
 Kind = Literal["good", "misleading", "good-edge", "misleading-edge"]
 KINDS: tuple[str, ...] = ("good", "misleading", "good-edge", "misleading-edge")
@@ -78,8 +78,10 @@ def nb201_op_prior(
     for arch in ranked["arch_str"].iloc[:k]:
         counts[np.arange(dom.n_edges), dom.to_index_tuple(arch)] += 1
     if kind in EDGE_KINDS:
-        edges = [f"{j}->{k}" for k, j in NB201_EDGES]
-        return {edge: _smoothed(row, smoothing) for edge, row in zip(edges, counts, strict=True)}
+        return {
+            edge: _smoothed(row, smoothing)
+            for edge, row in zip(NB201_EDGE_NAMES, counts, strict=True)
+        }
     return _smoothed(counts.sum(axis=0), smoothing)
 
 

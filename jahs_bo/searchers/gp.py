@@ -135,6 +135,7 @@ def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
 
 
 MO_ACQUISITIONS = ("parego", "ehvi")
+PENDING_ACQUISITIONS = ("auto", *ACQUISITIONS, "ts-logei")
 #: A constraint is modelled once this many trials measured it.
 MIN_CONSTRAINT_POINTS = 3
 #: Default cap on the observations the models are fitted on. Below it nothing changes; at 2,000
@@ -244,21 +245,15 @@ class GPSearcher(Searcher):
             ``acquisition``). Thompson sampling draws one posterior sample per suggestion
             (Kandasamy et al., 2018), so suggestions made while others run spread over the
             candidates the model is unsure of instead of all climbing the believed incumbent's
-            neighbourhood; running trials are still believed (``pending_strategy``). Measured
-            with 8 and 32 simulated workers on NB201 and LCBench against log-EI and
-            ``"ts-logei"`` in ``benchmarks/results/parallel/quality.md``: 0.02-0.11 points
-            behind the sequential GP on NB201 with 8 workers, no alternative better across the
-            problems. A sequential study never has
-            running trials, so this changes nothing there.
+            neighbourhood; running trials are still believed (``pending_strategy``).
+            Measurements against the alternatives: ``benchmarks/results/parallel/quality.md``.
+            A sequential study never has running trials, so this changes nothing there.
         stall_patience: One objective without constraints: once this many complete trials in
             a row have not improved on the best value, suggest by Thompson sampling over the
             candidate pool instead of ``acquisition`` until a trial improves on it (``None``:
             never, the default; with ``use_prior`` the prior does not weight those samples,
-            it still adds candidates). A posterior sample spreads its optimum over every candidate
-            the model is unsure of, where expected improvement keeps refining the incumbent's
-            basin. Off by default: with ``10`` it was neither better nor worse than the default
-            across NB201, a 4-operation cell, the digits tasks and LCBench, and did not remove
-            the stall it was meant for (``benchmarks/results/gp-small-budget``).
+            it still adds candidates). Off by default: it did not remove the stall it was meant
+            for (measurements: ``benchmarks/results/gp-defaults.md``, "Small budgets").
         max_observations: Fit the models on at most this many observations (default 1,000;
             ``None``: all): the best half of them and a seeded random sample of the rest
             (:mod:`jahs_bo.searchers._subset`). Every observation still counts as seen (it
@@ -339,9 +334,7 @@ class GPSearcher(Searcher):
         self._prior_share = Fraction(self.prior_init_fraction).limit_denominator(10_000)
         self._initial_count = 0
         _check_choice("acquisition", acquisition, ACQUISITIONS)
-        _check_choice(
-            "pending_acquisition", pending_acquisition, ("auto", *ACQUISITIONS, "ts-logei")
-        )
+        _check_choice("pending_acquisition", pending_acquisition, PENDING_ACQUISITIONS)
         if pending_acquisition == "auto":
             pending_acquisition = (
                 "ts" if acquisition == "logei" and not self.use_prior else acquisition
@@ -387,8 +380,6 @@ class GPSearcher(Searcher):
         self.last_acquisition: str | None = None
         #: Complete trials at the current suggestion, before any cap (the refit schedule's n).
         self._n_observed = 0
-        #: Trials handed out at the current suggestion (finished, failed and running).
-        self._handed_out = 0
         self.n_init = n_init
         self.acquisition = acquisition
         self.beta = beta
@@ -499,11 +490,10 @@ class GPSearcher(Searcher):
     ) -> Config:
         seen = seen_keys(self, trials, pending)
         done, losses = self.losses(trials)
-        self._handed_out = len(trials) + len(pending)
         if len(done) < self.n_init:
-            return self._initial(self._handed_out, seen, rng)
+            return self._initial(len(trials) + len(pending), seen, rng)
         self._n_observed = len(done)
-        stalled = self._stalled(losses)  # before any cap: it counts in trial order
+        name = self._acquisition_name(len(trials) + len(pending), pending, losses)
         if self.max_observations is not None and len(done) > self.max_observations:
             keep = model_subset(losses, self.max_observations, rng)
             done, losses = [done[i] for i in keep], losses[keep]
@@ -521,7 +511,23 @@ class GPSearcher(Searcher):
                 )
                 for key in [k for k in self.states if k.startswith("objective_")]:
                     del self.states[key]
-        return self._suggest_scalar(done, losses, data, pending, seen, rng, stalled)
+        return self._suggest_scalar(done, losses, data, pending, seen, rng, name)
+
+    def _acquisition_name(
+        self, handed_out: int, pending: Sequence[Trial], losses: np.ndarray
+    ) -> str:
+        """``"ts"`` once the last ``stall_patience`` of the ``n x 1`` losses (trial order, before
+        any cap) missed the best, ``pending_acquisition`` while trials run, else ``acquisition``."""
+        if losses.shape[1] != 1:
+            return self.acquisition
+        since_best = len(losses) - 1 - int(np.argmin(losses[:, 0]))
+        if self.stall_patience is not None and since_best >= self.stall_patience:
+            return "ts"
+        if not pending or self.screened:
+            return self.acquisition
+        if self.pending_acquisition == "ts-logei":
+            return ("ts", "logei")[handed_out % 2]
+        return self.pending_acquisition
 
     def _suggest_scalar(
         self,
@@ -531,10 +537,10 @@ class GPSearcher(Searcher):
         pending: Sequence[Trial],
         seen: AbstractSet[str],
         rng: np.random.Generator,
-        stalled: bool = False,
+        acquisition: str,
     ) -> Config:
-        """One objective, or several scalarized by ParEGO; constrained log-EI with constraints.
-        ``stalled``: Thompson sampling instead of the acquisition (``stall_patience``)."""
+        """One objective, or several scalarized by ParEGO, with ``acquisition``
+        (:meth:`_acquisition_name`); constrained log-EI with constraints."""
         if losses.shape[1] == 1:
             values = -losses[:, 0]
         else:
@@ -578,15 +584,8 @@ class GPSearcher(Searcher):
             self.model = model
             self.last_acquisition = "constrained-logei"
         else:
-            name = self.acquisition
-            if pending and losses.shape[1] == 1 and not self.screened:
-                name = self.pending_acquisition
-                if name == "ts-logei":  # alternate by the number of trials handed out
-                    name = ("ts", "logei")[self._handed_out % 2]
-            if stalled:
-                name = "ts"
-            acqf = make_acquisition(name, model, best_f, self.beta)  # type: ignore[arg-type]
-            self.last_acquisition = name
+            acqf = make_acquisition(acquisition, model, best_f, self.beta)  # type: ignore[arg-type]
+            self.last_acquisition = acquisition
         acqf = self._pibo(acqf, n)
         order = np.lexsort((np.arange(n), -y.numpy(), viol))  # feasible first, then best target
         return self._search(model, acqf, data, running, order, seen, rng)
@@ -632,14 +631,6 @@ class GPSearcher(Searcher):
         self.last_acquisition = "ehvi"
         order = nsga2_order(losses, viol)
         return self._search(model, acqf, data, running, order, seen, rng)
-
-    def _stalled(self, losses: np.ndarray) -> bool:
-        """Whether the last ``stall_patience`` of the ``n x 1`` losses (trial order) all missed
-        the best one (never with several objectives)."""
-        if self.stall_patience is None or losses.shape[1] != 1:
-            return False
-        since_best = len(losses) - 1 - int(np.argmin(losses[:, 0]))
-        return since_best >= self.stall_patience
 
     def _initial(self, k: int, seen: AbstractSet[str], rng: np.random.Generator) -> Config:
         """The ``k``-th configuration of the initial design (``k`` trials proposed before it).

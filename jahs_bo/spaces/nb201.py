@@ -34,6 +34,8 @@ NB201_OPS: tuple[str, ...] = (
 )
 #: The six edges ``(k, j)`` (operation on edge ``j -> k``) of the NB201 cell, in canonical order.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+#: The edges' names ``"j->k"`` in :data:`NB201_EDGES` order (the keys of a per-edge op prior).
+NB201_EDGE_NAMES: tuple[str, ...] = tuple(f"{j}->{k}" for k, j in NB201_EDGES)
 #: Most cached same-network keys per domain (every NB201 cell: 15625).
 _KEY_CACHE = 1 << 16
 
@@ -136,7 +138,7 @@ class NB201Cell(ArchitectureDomain):
         """The canonical string of the cell with edge operations ``ops`` (:data:`NB201_EDGES` order)."""
         if isinstance(ops, str) or len(ops) != self.n_edges:
             raise InvalidConfigError(
-                f"expected {self.n_edges} edge ops in order {self._edge_names()}, got {ops!r}"
+                f"expected {self.n_edges} edge ops in order {list(NB201_EDGE_NAMES)}, got {ops!r}"
             )
         for op, (k, j) in zip(ops, NB201_EDGES, strict=True):
             if op not in self._index:
@@ -321,7 +323,7 @@ class NB201Cell(ArchitectureDomain):
 
     def _check_edge_prior(self, op_prior: Mapping[str, Mapping[str, float]]) -> np.ndarray:
         """``(6, len(ops))`` probabilities of a per-edge ``op_prior``; unnamed edges uniform."""
-        names = self._edge_names()
+        names = list(NB201_EDGE_NAMES)
         shared = [k for k, v in op_prior.items() if not isinstance(v, Mapping)]
         if shared:
             raise InvalidSpaceError(
@@ -345,14 +347,11 @@ class NB201Cell(ArchitectureDomain):
             return op_prior_dict(self.ops, self.op_probs)
         return {
             edge: op_prior_dict(self.ops, probs)
-            for edge, probs in zip(self._edge_names(), self.edge_probs, strict=True)
+            for edge, probs in zip(list(NB201_EDGE_NAMES), self.edge_probs, strict=True)
         }
 
     def _example(self) -> str:
         return "|a~0|+|b~0|c~1|+|d~0|e~1|f~2|"
-
-    def _edge_names(self) -> list[str]:
-        return [f"{j}->{k}" for k, j in NB201_EDGES]
 
     def _format_error(self, value: str, reason: str) -> InvalidConfigError:
         return InvalidConfigError(
@@ -361,7 +360,7 @@ class NB201Cell(ArchitectureDomain):
         )
 
 
-__all__ = ["NB201_EDGES", "NB201_OPS", "NB201Cell"]
+__all__ = ["NB201_EDGES", "NB201_EDGE_NAMES", "NB201_OPS", "NB201Cell"]
 
 
 def _is_per_edge(op_prior: object) -> bool:

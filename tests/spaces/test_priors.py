@@ -15,7 +15,7 @@ from ConfigSpace.hyperparameters import (
 
 from jahs_bo.exceptions import InvalidSpaceError
 from jahs_bo.spaces import Fidelity, NB101Cell, NB201Cell, SearchSpace
-from jahs_bo.spaces.nb201 import NB201_EDGES, NB201_OPS
+from jahs_bo.spaces.nb201 import NB201_EDGE_NAMES, NB201_OPS
 from jahs_bo.spaces.prior import CONFIDENCE_SIGMA, CONFIDENCE_WEIGHT
 
 N = 4000
@@ -206,7 +206,7 @@ def test_per_edge_op_prior_mode_and_round_trip():
         ops = cell.to_ops(mode)
         assert ops[3] == "skip_connect" and ops[2] == "nor_conv_1x1"
     assert len(modes) > 1  # uniform edges break their ties at random
-    full = {f"{j}->{k}": {"nor_conv_3x3": 2.0, "none": 1.0} for k, j in NB201_EDGES}
+    full = {e: {"nor_conv_3x3": 2.0, "none": 1.0} for e in NB201_EDGE_NAMES}
     full["0->3"] = {"skip_connect": 3.0, "none": 1.0}
     rng = np.random.default_rng(0)
     state = rng.bit_generator.state
@@ -230,7 +230,7 @@ def test_per_edge_op_prior_mode_and_round_trip():
 
 def test_op_priors_round_trip_exactly_and_keep_the_shared_form_unchanged():
     rng = np.random.default_rng(0)
-    edges = [f"{j}->{k}" for k, j in NB201_EDGES]
+    edges = list(NB201_EDGE_NAMES)
     for _ in range(300):
         weights = rng.random(5) * (rng.random(5) < 0.8) + 1e-3
         shared = NB201Cell(op_prior=dict(zip(NB201_OPS, weights.tolist(), strict=True)))
