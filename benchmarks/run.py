@@ -77,6 +77,9 @@ JAHS_OPTIMIZERS: dict[str, dict[str, Any]] = {
     "gp-ts": {"searcher": "gp", "searcher_options": {"acquisition": "ts"}},
     # While trials run: Thompson sampling and log-EI in turn (a portfolio over the workers).
     "gp-ts-logei": {"searcher": "gp", "searcher_options": {"pending_acquisition": "ts-logei"}},
+    # With asynchronous workers (Thompson sampling while trials run) the stall switches to log-EI
+    # instead (gp-stall10 too): the stall of some 8-worker runs, benchmarks/results/parallel.
+    "gp-stall20": {"searcher": "gp", "searcher_options": {"stall_patience": 20}},
     # A random candidate pool 8x the default (2,048): is the acquisition's optimizer the limit?
     "gp-pool2k": {"searcher": "gp", "searcher_options": {"n_random": 2048}},
     # The NB201 50-evaluation screen (benchmarks/results/gp-nb201-screen): more local search,

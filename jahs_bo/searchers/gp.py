@@ -252,8 +252,12 @@ class GPSearcher(Searcher):
             a row have not improved on the best value, suggest by Thompson sampling over the
             candidate pool instead of ``acquisition`` until a trial improves on it (``None``:
             never, the default; with ``use_prior`` the prior does not weight those samples,
-            it still adds candidates). Off by default: it did not remove the stall it was meant
-            for (measurements: ``benchmarks/results/gp-defaults.md``, "Small budgets").
+            it still adds candidates). While trials run and the suggestion would be Thompson
+            sampling (``pending_acquisition``), a stall switches it to log-EI instead. Off by
+            default: sequentially it did not remove the stall it was meant for
+            (``benchmarks/results/gp-defaults.md``, "Small budgets"); with 8 workers 10 was
+            within noise of Thompson sampling alone on NB201, behind on LCBench, and behind
+            with 32 workers (``benchmarks/results/parallel/quality-notes.md``).
         max_observations: Fit the models on at most this many observations (default 1,000;
             ``None``: all): the best half of them and a seeded random sample of the rest
             (:mod:`jahs_bo.searchers._subset`). Every observation still counts as seen (it
@@ -516,18 +520,21 @@ class GPSearcher(Searcher):
     def _acquisition_name(
         self, handed_out: int, pending: Sequence[Trial], losses: np.ndarray
     ) -> str:
-        """``"ts"`` once the last ``stall_patience`` of the ``n x 1`` losses (trial order, before
-        any cap) missed the best, ``pending_acquisition`` while trials run, else ``acquisition``."""
+        """``pending_acquisition`` while trials run, else ``acquisition``; once the last
+        ``stall_patience`` of the ``n x 1`` losses (trial order, before any cap) missed the best,
+        the other of Thompson sampling and log-EI (``"ts"`` for any other acquisition)."""
         if losses.shape[1] != 1:
             return self.acquisition
+        if not pending or self.screened:
+            name = self.acquisition
+        elif self.pending_acquisition == "ts-logei":
+            name = ("ts", "logei")[handed_out % 2]
+        else:
+            name = self.pending_acquisition
         since_best = len(losses) - 1 - int(np.argmin(losses[:, 0]))
         if self.stall_patience is not None and since_best >= self.stall_patience:
-            return "ts"
-        if not pending or self.screened:
-            return self.acquisition
-        if self.pending_acquisition == "ts-logei":
-            return ("ts", "logei")[handed_out % 2]
-        return self.pending_acquisition
+            return "logei" if name == "ts" else "ts"
+        return name
 
     def _suggest_scalar(
         self,

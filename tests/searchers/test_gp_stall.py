@@ -1,6 +1,7 @@
 """When the GP searcher switches from its acquisition to Thompson sampling: while trials run
 (``pending_acquisition``), and after ``stall_patience`` complete trials in a row without a new
-best, until a trial improves on the best again."""
+best, until a trial improves on the best again (while trials run, that stall switches Thompson
+sampling to log-EI)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,24 @@ def test_running_trials_switch_to_thompson_sampling_without_brackets():
         s = GPSearcher(space, ["maximize"], n_init=5, **kwargs, **FAST)
         s.suggest(history, running, np.random.default_rng(1))
         assert s.last_acquisition == expected
+
+
+def test_a_stall_while_trials_run_switches_thompson_sampling_to_log_ei():
+    space = nb201_space()
+    running = [Trial(99, 99, space.sample(np.random.default_rng(5)))]
+    stalled = _history([20.0] + [float(v) for v in range(11)], space)
+    improving = _history([float(v) for v in range(12)], space)
+    searcher = GPSearcher(space, ["maximize"], n_init=5, stall_patience=4, **FAST)
+    for history, pending, expected in (
+        (stalled, running, "logei"),  # Thompson sampling while trials run, stalled: log-EI
+        (improving, running, "ts"),
+        (stalled, [], "ts"),  # sequential: log-EI, stalled: Thompson sampling
+    ):
+        cfg = searcher.suggest(history, pending, np.random.default_rng(1))
+        assert searcher.last_acquisition == expected
+        assert space.config_key(cfg) not in {
+            space.config_key(t.config) for t in (*history, *pending)
+        }
 
 
 def test_ts_logei_alternates_by_the_number_of_trials_handed_out():
