@@ -115,15 +115,22 @@ def _configspace_json(path: Path, text: str) -> Any:
 def _open(args: argparse.Namespace) -> Any:
     """Load the study named by ``--storage`` / ``--study-name`` (the only one if unnamed)."""
     from jahs_bo.storage import get_storage
+    from jahs_bo.storage.postgres import redact
     from jahs_bo.study import load_study
 
     storage = get_storage(args.storage, must_exist=True)
     name = args.study_name
     if name is None:
         names = [s.name for s in storage.list_studies()]
+        if not names:
+            raise CLIError(
+                f"{redact(str(args.storage))!r} holds no study yet; start one with "
+                "'jahs-bo run' (or create_study), or check --storage"
+            )
         if len(names) != 1:
             raise CLIError(
-                f"{args.storage!r} holds {len(names)} studies {names}; choose one with --study-name"
+                f"{redact(str(args.storage))!r} holds {len(names)} studies {names}; choose one "
+                "with --study-name"
             )
         name = names[0]
     return load_study(name, storage)
@@ -277,11 +284,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from jahs_bo.progress import summarize
+    from jahs_bo.storage.postgres import redact
 
     study = _open(args)
     s = summarize(study)
     table = Table(title=f"study {study.study_name}", show_header=False)
-    table.add_row("storage", str(args.storage))
+    table.add_row("storage", redact(str(args.storage)))
     table.add_row("directions", ", ".join(d.value for d in study.directions))
     table.add_row("searcher", study.searcher.name)
     table.add_row("trials", str(len(study.trials)))
@@ -546,7 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="PNG plots of the study")
     storage_args(plot)
     plot.add_argument(
-        "--output-dir", default=None, help="default: <database>_plots/ beside the storage"
+        "--output-dir",
+        default=None,
+        help="default: <database>_plots/ beside a SQLite file, plots/ for PostgreSQL",
     )
     plot.set_defaults(func=cmd_plot)
     return parser

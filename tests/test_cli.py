@@ -240,6 +240,14 @@ def test_run_with_the_ray_executor_on_a_real_cluster(files: dict[str, Path], ray
 def test_inspecting_a_missing_study_exits_2(files: dict[str, Path], capsys) -> None:
     assert main(["status", "--storage", str(files["dir"] / "none.db")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    from jahs_bo.storage import get_storage
+
+    assert get_storage(str(files["dir"] / "empty.db")).list_studies() == []  # no study in it
+    assert main(["status", "--storage", str(files["dir"] / "empty.db")]) == 2
+    assert "holds no study yet" in capsys.readouterr().err
+    assert main(["status", "--storage", "postgresql+psycopg://u:hunter2@127.0.0.1:1/db"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown storage URL" in err and "hunter2" not in err
     assert run(files, n=1) == 0
     assert main(["best", "--storage", str(files["db"]), "--study-name", "other"]) == 2
     assert "no study named 'other'" in capsys.readouterr().err
@@ -331,3 +339,9 @@ def test_two_cli_workers_share_one_postgres_study(
     assert main(["status", "--storage", postgres_url]) == 0
     out = capsys.readouterr().out
     assert "study train" in out and "complete" in out
+    # a password in the URL (the test server trusts local connections and ignores it) is
+    # never printed
+    with_password = postgres_url.replace("postgres@", "postgres:hunter2@", 1)
+    assert main(["status", "--storage", with_password]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "postgres:***@" in out

@@ -33,6 +33,7 @@ from typing import Any
 
 _LAZY = {
     "TaskData": "jahs_bo.metalearn.tasks",
+    "SourceDirectionWarning": "jahs_bo.metalearn.tasks",
     "copula_scores": "jahs_bo.metalearn.tasks",
     "MetaConfig": "jahs_bo.metalearn.net",
     "MetaModel": "jahs_bo.metalearn.model",

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jahs_bo.exceptions import InputError
-from jahs_bo.metalearn.tasks import TaskData, _plain, as_task
+from jahs_bo.metalearn.tasks import TaskData, _plain, as_task, check_directions
 from jahs_bo.types import Config, Direction
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ def portfolio_configs(
     sources: Sequence[Any],
     size: int = 5,
     per_task: int = 10,
+    direction: Direction | str | None = None,
 ) -> list[Config]:
     """The greedy portfolio of the sources' best configurations.
 
@@ -139,6 +140,11 @@ def portfolio_configs(
             first objective) or :class:`TaskData`.
         size: Configurations in the portfolio.
         per_task: Best configurations of each source that are candidates.
+        direction: The target study's (first) direction, if known. Each source's best is taken
+            by its own direction either way; when no source shares this one, a
+            :class:`~jahs_bo.metalearn.tasks.SourceDirectionWarning` says so (a study left at the default
+            ``"minimize"`` warm-started from sources that maximize accuracy would search for
+            the worst networks after the portfolio).
 
     Returns:
         ``size`` configurations (fewer if the sources hold fewer distinct ones), in order.
@@ -155,6 +161,8 @@ def portfolio_configs(
     if per_task < 1:
         raise InputError(f"per_task must be >= 1, got {per_task}")
     tasks = [as_task(s, i) for i, s in enumerate(sources)]
+    if direction is not None:
+        check_directions(direction, [t.direction for t in tasks], "warm_start")
     # per task: config key -> normalized score of its (best) evaluation at the highest fidelity
     per_key: list[dict[str, float]] = []
     configs: dict[str, Config] = {}

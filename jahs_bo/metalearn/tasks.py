@@ -11,7 +11,8 @@ Nothing here imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -264,6 +265,32 @@ class TaskData:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+class SourceDirectionWarning(UserWarning):
+    """A study optimizes in the direction none of its source tasks did."""
+
+
+def check_directions(
+    target: Direction | str, sources: Iterable[Direction | str], what: str
+) -> None:
+    """Warn (:class:`SourceDirectionWarning`) when no source direction is ``target``.
+
+    Each source's best is taken by its own direction, so nothing breaks; but a study left at
+    the default ``"minimize"`` whose sources maximize accuracy searches for the worst networks
+    once the sources' picks are spent. ``what`` names the sources in the message.
+    """
+    goal = Direction.parse(target)
+    given = [Direction.parse(d) for d in sources]
+    if given and all(d is not goal for d in given):
+        other = given[0].value
+        warnings.warn(
+            f"{what}: the study's direction is {goal.value!r} but its source tasks {other} "
+            f"their values; pass direction={other!r} (CLI: --direction {other}) if the study "
+            "optimizes the same metric",
+            SourceDirectionWarning,
+            stacklevel=4,
+        )
 
 
 def as_task(source: Any, index: int = 0) -> TaskData:

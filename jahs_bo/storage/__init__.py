@@ -83,9 +83,11 @@ def get_storage(
         return PostgresStorage(text)
     if "://" in text:
         if not text.startswith(_SQLITE_PREFIX):
+            from jahs_bo.storage.postgres import redact
+
             scheme = text.split("://", 1)[0]
             raise InputError(
-                f"unknown storage URL {text!r} (scheme {scheme!r}); use a file path, "
+                f"unknown storage URL {redact(text)!r} (scheme {scheme!r}); use a file path, "
                 "'sqlite:///relative/path.db', 'sqlite:////absolute/path.db', "
                 "'postgresql://user:password@host:port/dbname', None (in memory) or a Storage "
                 "instance"

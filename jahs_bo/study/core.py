@@ -663,6 +663,9 @@ class Study:
             row["last_report"] = t.intermediate[-1].value if t.intermediate else math.nan
             rows.append(row)
         base = ["number", "state", *value_cols]
-        return pd.DataFrame(rows, columns=None if rows else base)
+        frame = pd.DataFrame(rows, columns=None if rows else base)
+        if rows:  # integers with gaps (pandas would make them floats: 7.0)
+            frame["parent_number"] = frame["parent_number"].astype("Int64")
+        return frame
 
     to_dataframe = trials_dataframe

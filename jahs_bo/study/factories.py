@@ -257,7 +257,9 @@ def create_study(
     if warm_start is not None:
         from jahs_bo.metalearn.portfolio import portfolio_configs
 
-        system_attrs[WARM_START] = portfolio_configs(space, warm_start, warm_start_size)
+        system_attrs[WARM_START] = portfolio_configs(
+            space, warm_start, warm_start_size, direction=dirs[0]
+        )
     try:
         storage.create_study(
             study_name,

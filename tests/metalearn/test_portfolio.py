@@ -83,6 +83,7 @@ def test_warm_started_study_evaluates_the_portfolio_first_and_after_reload(
     db = tmp_path / "w.db"
     study = create_study(
         space,
+        direction="maximize",
         searcher="random",
         scheduler=scheduler,
         storage=db,
@@ -103,7 +104,29 @@ def test_warm_started_study_evaluates_the_portfolio_first_and_after_reload(
 
 def test_portfolio_configurations_already_in_the_study_are_skipped(source_studies):
     space = make_space()
-    study = create_study(space, searcher="random", seed=0, warm_start=source_studies)
+    study = create_study(
+        space, direction="maximize", searcher="random", seed=0, warm_start=source_studies
+    )
     portfolio = study.system_attrs["warm_start"]
     study.tell(study.ask(portfolio[0]), 0.0)  # the user evaluated the first one by hand
     assert study.ask().config == portfolio[1]
+
+
+def test_a_study_against_the_direction_of_all_its_sources_is_warned(source_studies, recwarn):
+    from jahs_bo.metalearn import SourceDirectionWarning
+
+    space = make_space()
+    # the default direction is "minimize"; the sources maximize
+    with pytest.warns(SourceDirectionWarning, match="direction='maximize'"):
+        create_study(space, searcher="random", seed=0, warm_start=source_studies)
+    recwarn.clear()
+    create_study(space, direction="maximize", searcher="random", seed=0, warm_start=source_studies)
+    assert not [w for w in recwarn if issubclass(w.category, SourceDirectionWarning)]
+    # one source in the study's direction is enough: the user mixes metrics on purpose
+    flipped = TaskData(
+        [t.config for t in source_studies[0].trials],
+        [-float(t.value) for t in source_studies[0].trials],
+        direction="minimize",
+    )
+    create_study(space, searcher="random", seed=0, warm_start=[*source_studies, flipped])
+    assert not [w for w in recwarn if issubclass(w.category, SourceDirectionWarning)]

@@ -139,6 +139,19 @@ def test_model_based_suggestions_use_the_meta_model(space, checkpoint):
     assert study.searcher.states == {}  # no warm start kept between suggestions
 
 
+def test_a_study_against_the_direction_of_the_meta_models_sources_is_warned(
+    space, checkpoint, recwarn
+):
+    from jahs_bo.metalearn import SourceDirectionWarning
+
+    options = {"meta": checkpoint, "n_init": 3, **FAST}
+    with pytest.warns(SourceDirectionWarning, match="searcher 'transfer'"):
+        create_study(space, searcher="transfer", searcher_options=options)  # minimize
+    recwarn.clear()
+    make(space, checkpoint)  # maximize, as the sources
+    assert not [w for w in recwarn if issubclass(w.category, SourceDirectionWarning)]
+
+
 def test_dataset_samples_are_stored_and_restored(space, checkpoint, tmp_path: Path):
     rng = np.random.default_rng(0)
     dataset = (rng.standard_normal((20, 3)), rng.integers(0, 2, 20))

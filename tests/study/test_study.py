@@ -318,6 +318,15 @@ def test_dataframe_columns() -> None:
     assert df["state"].tolist() == ["complete", "failed"]
     assert df["value"].iloc[0] == 0.25 and math.isnan(df["value"].iloc[1])
     assert df["error"].iloc[1] == "boom" and df["fidelity_epochs"].tolist() == [200, 200]
+    # promoted trials name their parents by number, an integer (not 7.0) also in CSV
+    asha = create_study(space, searcher="random", scheduler="asha", seed=0)
+    for i in range(12):
+        asha.tell(asha.ask(), float(i % 5))
+    df = asha.trials_dataframe()
+    parents = df["parent_number"].dropna().tolist()
+    assert parents and all(type(p) is int for p in parents)
+    assert str(df["parent_number"].dtype) == "Int64"
+    assert ".0," not in df[["number", "parent_number"]].to_csv(index=False).replace("\n", ",")
 
 
 # ------------------------------------------------------------------------- reproducibility
