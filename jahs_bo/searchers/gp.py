@@ -247,17 +247,12 @@ class GPSearcher(Searcher):
             candidates the model is unsure of instead of all climbing the believed incumbent's
             neighbourhood; running trials are still believed (``pending_strategy``).
             Measurements against the alternatives: ``benchmarks/results/parallel/quality.md``.
-            A sequential study never has running trials, so this changes nothing there.
         stall_patience: One objective without constraints: once this many complete trials in
             a row have not improved on the best value, suggest by Thompson sampling over the
             candidate pool instead of ``acquisition`` until a trial improves on it (``None``:
             never, the default; with ``use_prior`` the prior does not weight those samples,
-            it still adds candidates). While trials run and the suggestion would be Thompson
-            sampling (``pending_acquisition``), a stall switches it to log-EI instead. Off by
-            default: sequentially it did not remove the stall it was meant for
-            (``benchmarks/results/gp-defaults.md``, "Small budgets"); with 8 workers 10 was
-            within noise of Thompson sampling alone on NB201, behind on LCBench, and behind
-            with 32 workers (``benchmarks/results/parallel/quality-notes.md``).
+            it still adds candidates); while trials run it switches Thompson sampling to log-EI. Off
+            by default (``benchmarks/results/gp-defaults.md``, ``parallel/quality-notes.md``).
         max_observations: Fit the models on at most this many observations (default 1,000;
             ``None``: all): the best half of them and a seeded random sample of the rest
             (:mod:`jahs_bo.searchers._subset`). Every observation still counts as seen (it
@@ -377,10 +372,8 @@ class GPSearcher(Searcher):
                 f"stall_patience must be None or an integer >= 1, got {stall_patience!r}"
             )
         self.stall_patience = stall_patience
-        #: How the last model-based suggestion was chosen: ``"constrained-logei"``, ``"ehvi"``,
-        #: the ``acquisition`` name, the ``pending_acquisition`` one while trials ran (for
-        #: ``"ts-logei"`` the one of the two it used), or ``"ts"`` when ``stall_patience``
-        #: switched to Thompson sampling (``None`` before the first model).
+        #: How the last model-based suggestion was chosen: ``"constrained-logei"``, ``"ehvi"``
+        #: or the name :meth:`_acquisition_name` gave (``None`` before the first model).
         self.last_acquisition: str | None = None
         #: Complete trials at the current suggestion, before any cap (the refit schedule's n).
         self._n_observed = 0

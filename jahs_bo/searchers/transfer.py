@@ -251,11 +251,10 @@ class TransferSearcher(GPSearcher):
         from jahs_bo.metalearn import load
 
         self.meta: MetaModel = load(os.fspath(meta), space=space)
-        if directions:
-            from jahs_bo.metalearn.tasks import check_directions
+        from jahs_bo.metalearn.tasks import check_directions
 
-            given = [s["direction"] for s in self.meta.sources if "direction" in s]
-            check_directions(directions[0], given, "searcher 'transfer'")
+        given = [s["direction"] for s in self.meta.sources if "direction" in s]
+        check_directions(directions[0], given, "searcher 'transfer'")
         self.meta_path = os.fspath(meta)
         self._anchors: list[Config] | None = None
         self.n_candidates = int(n_candidates)
